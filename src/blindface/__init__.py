@@ -20,7 +20,7 @@ _LAZY = {
     "load": "blindface.blinding",
 }
 
-__all__ = ["__version__", *_LAZY]
+__all__ = ["INLP", "LEACE", "LearningNotToLearn", "SensitiveNets", "__version__", "load"]
 
 if TYPE_CHECKING:  # pragma: no cover
     from blindface.blinding import INLP, LEACE, LearningNotToLearn, SensitiveNets, load
