@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -32,19 +33,22 @@ def _table(paths: list[str]) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def small_store(data_dir, tmp_path_factory):
     """Ten JAFFE images, one missing file and one text file named .jpg."""
-    folder = tmp_path_factory.mktemp("store")
-    (folder / "fake.jpg").write_text("not an image")
+    root = tmp_path_factory.mktemp("store")
+    (root / "jaffe" / "jaffedbase").mkdir(parents=True)
     jaffe = sorted((data_dir / "jaffe" / "jaffedbase").glob("*.tiff"))[::20][:10]
-    paths = [str(p.relative_to(data_dir)) for p in jaffe]
-    paths += ["jaffe/jaffedbase/NOPE.tiff", os.path.relpath(folder / "fake.jpg", data_dir)]
+    for image in jaffe:
+        shutil.copy(image, root / "jaffe" / "jaffedbase" / image.name)
+    (root / "fake.jpg").write_text("not an image")
+    paths = [f"jaffe/jaffedbase/{p.name}" for p in jaffe]
+    paths += ["jaffe/jaffedbase/NOPE.tiff", "fake.jpg"]
     table = _table(paths)
-    out = embed_dataset(table, data_dir, folder / "out.parquet", n_jobs=1, progress=False)
-    return table, out
+    out = embed_dataset(table, root, root / "out.parquet", n_jobs=1, progress=False)
+    return table, out, root
 
 
 @pytest.mark.data
-def test_store_contents(small_store, data_dir):
-    table, out = small_store
+def test_store_contents(small_store):
+    table, out, root = small_store
     store = read_store(out)
     assert len(store) == 12 and store.embeddings.shape == (12, 128)
     assert store.embeddings.dtype == np.float32
@@ -56,7 +60,7 @@ def test_store_contents(small_store, data_dir):
     assert store.table["face_reason"].iloc[10] == "file not found"
     assert "not an image" in store.table["face_reason"].iloc[11]
     assert pd.isna(store.table["content_hash"].iloc[10])
-    assert store.table["content_hash"].iloc[0] == content_hash(data_dir / table["path"].iloc[0])
+    assert store.table["content_hash"].iloc[0] == content_hash(root / table["path"].iloc[0])
     meta = store.metadata
     assert meta["embedder"] == "sface" and meta["dim"] == 128 and len(meta["weights_hash"]) == 64
     assert meta["settings"]["crop_size"] == 112 and "blindface_version" in meta
@@ -67,15 +71,15 @@ def test_store_contents(small_store, data_dir):
 
 
 @pytest.mark.data
-def test_rerun_uses_the_cache(small_store, data_dir, tmp_path, monkeypatch):
-    table, out = small_store
+def test_rerun_uses_the_cache(small_store, monkeypatch):
+    table, out, root = small_store
     import blindface.faces
 
     def no_embedding(*args, **kwargs):
         raise AssertionError("everything should come from the cache")
 
     monkeypatch.setattr(blindface.faces, "embed_files", no_embedding)
-    again = embed_dataset(table, data_dir, out, n_jobs=1, progress=False)
+    again = embed_dataset(table, root, out, n_jobs=1, progress=False)
     a, b = read_store(out), read_store(again)
     np.testing.assert_array_equal(a.embeddings, b.embeddings)
 
