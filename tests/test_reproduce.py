@@ -184,6 +184,7 @@ def test_reproduce_quick_end_to_end(data_dir, tmp_path):
     jsonschema.validate(results, RESULTS_SCHEMA)
     methods = {r["method"] for r in results["table1"]}
     assert methods == {"none", "sensitivenets", "lnl", "leace", "inlp"}
+    assert {r["method"] for r in results["table1_beyond_paper"]} == {"within_subject"}
     tasks = {r["task"] for r in results["table1"]}
     assert tasks == {
         "identity",
