@@ -17,13 +17,29 @@ _LAZY = {
     "LearningNotToLearn": "blindface.blinding",
     "LEACE": "blindface.blinding",
     "INLP": "blindface.blinding",
+    "WithinSubjectProjection": "blindface.blinding",
     "load": "blindface.blinding",
 }
 
-__all__ = ["INLP", "LEACE", "LearningNotToLearn", "SensitiveNets", "__version__", "load"]
+__all__ = [
+    "INLP",
+    "LEACE",
+    "LearningNotToLearn",
+    "SensitiveNets",
+    "WithinSubjectProjection",
+    "__version__",
+    "load",
+]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from blindface.blinding import INLP, LEACE, LearningNotToLearn, SensitiveNets, load
+    from blindface.blinding import (
+        INLP,
+        LEACE,
+        LearningNotToLearn,
+        SensitiveNets,
+        WithinSubjectProjection,
+        load,
+    )
 
 
 def __getattr__(name: str) -> Any:

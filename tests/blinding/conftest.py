@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from blindface.blinding import INLP, LEACE, LearningNotToLearn, SensitiveNets
+from blindface.blinding import (
+    INLP,
+    LEACE,
+    LearningNotToLearn,
+    SensitiveNets,
+    WithinSubjectProjection,
+)
 from blindface.blinding._synthetic import make_embeddings
 
 
@@ -58,6 +64,7 @@ TINY = {
     ),
     "LEACE": lambda: LEACE(),
     "INLP": lambda: INLP(n_iterations=3, random_state=0),
+    "WithinSubjectProjection": lambda: WithinSubjectProjection(n_components=2),
 }
 
 

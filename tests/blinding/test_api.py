@@ -12,7 +12,13 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import blindface
-from blindface.blinding import INLP, LEACE, LearningNotToLearn, SensitiveNets
+from blindface.blinding import (
+    INLP,
+    LEACE,
+    LearningNotToLearn,
+    SensitiveNets,
+    WithinSubjectProjection,
+)
 
 from .conftest import TINY
 
@@ -28,6 +34,7 @@ def test_top_level_reexports():
     assert blindface.SensitiveNets is SensitiveNets
     assert blindface.LEACE is LEACE and blindface.INLP is INLP
     assert blindface.LearningNotToLearn is LearningNotToLearn
+    assert blindface.WithinSubjectProjection is WithinSubjectProjection
     assert blindface.load is blindface.blinding.load
 
 
@@ -110,7 +117,7 @@ def test_bad_inputs_give_clear_errors(tiny_data, name, mutate, message):
         TINY[name]().fit(X, expression=e, subject=s)
 
 
-@pytest.mark.parametrize("name", ["SensitiveNets", "LearningNotToLearn"])
+@pytest.mark.parametrize("name", ["SensitiveNets", "LearningNotToLearn", "WithinSubjectProjection"])
 def test_identity_methods_need_subjects(tiny_data, name):
     with pytest.raises(ValueError, match="subject"):
         TINY[name]().fit(tiny_data.X, expression=tiny_data.expression)
@@ -157,6 +164,12 @@ class CheckedINLP(_YAsExpression, INLP):
     pass
 
 
+class CheckedWithinSubject(WithinSubjectProjection):
+    def fit(self, X, y=None):
+        y = np.zeros(len(X), int) if y is None else np.asarray(y)
+        return super().fit(X, expression=y, subject=np.zeros(len(y), int))  # one person
+
+
 class CheckedSensitiveNets(SensitiveNets):
     def fit(self, X, y=None):
         y = np.zeros(len(X), int) if y is None else np.asarray(y)
@@ -184,6 +197,7 @@ def _expected_failures(estimator):
             hidden_layer_sizes=(8,), max_rounds=1, classifier_epochs=1, neutral=0, random_state=0
         ),
         CheckedLNL(hidden_layer_sizes=(8,), max_epochs=1, random_state=0),
+        CheckedWithinSubject(n_components=1),
     ],
     expected_failed_checks=_expected_failures,
 )

@@ -61,6 +61,7 @@ def stores(tiny_data, tmp_path):
         ("lnl", ["hidden_layer_sizes=12", "max_epochs=2"]),
         ("leace", []),
         ("inlp", ["n_iterations=3"]),
+        ("within_subject", ["n_components=2"]),
     ],
 )
 def test_fit_then_transform(stores, tmp_path, method, params):
@@ -81,7 +82,9 @@ def test_fit_then_transform(stores, tmp_path, method, params):
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     model = blindface.load(model_dir)
-    assert (model_dir / "training_curves.png").is_file() == (method != "leace")
+    assert (model_dir / "training_curves.png").is_file() == (
+        method in ("sensitivenets", "lnl", "inlp")
+    )
 
     out = tmp_path / "blinded.parquet"
     result = CliRunner().invoke(

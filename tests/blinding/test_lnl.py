@@ -1,12 +1,15 @@
-"""Learning not to Learn internals: the gradient-reversal layer and its ramp."""
+"""Learning not to Learn internals: gradient reversal, the residual map, the MI surrogate."""
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
+from blindface.blinding import LearningNotToLearn
+from blindface.blinding._lnl import _gaussian_mi, _Residual
 from blindface.blinding._torch import dann_ramp, grad_reverse
 
 
@@ -27,17 +30,75 @@ def test_dann_ramp():
     assert values == sorted(values) and values[-1] < 1.0
 
 
-def test_schedules_and_history(tiny_data):
-    from blindface.blinding import LearningNotToLearn
-
-    model = LearningNotToLearn(
-        hidden_layer_sizes=(12,), max_epochs=3, patience=5, grl_schedule="constant", random_state=0
-    ).fit(tiny_data.X, expression=tiny_data.expression, subject=tiny_data.subject)
-    assert model.n_iter_ == 3 and len(model.history_) == 3
-    assert {"primary_loss", "emotion_loss", "neg_entropy", "val_objective"} <= set(
-        model.history_[0]
+def _fit(data, **params):
+    params = {"hidden_layer_sizes": (12,), "max_epochs": 3, "random_state": 0, **params}
+    return LearningNotToLearn(**params).fit(
+        data.X, expression=data.expression, subject=data.subject
     )
-    with pytest.raises(ValueError, match="grl_schedule"):
-        model.set_params(grl_schedule="linear").fit(
-            tiny_data.X, expression=tiny_data.expression, subject=tiny_data.subject
-        )
+
+
+def test_schedules_and_history(tiny_data):
+    model = _fit(tiny_data, patience=5, grl_schedule="constant")
+    assert model.n_iter_ == 3 and len(model.history_) == 4  # epoch 0: before training
+    assert [h["epoch"] for h in model.history_] == [0, 1, 2, 3]
+    assert 0 <= model.best_epoch_ <= 3
+    assert {
+        "primary_loss",
+        "emotion_loss",
+        "neg_entropy",
+        "similarity_loss",
+        "gaussian_mi",
+        "val_primary_loss",
+        "val_emotion_accuracy",
+    } <= set(model.history_[1])
+    for name, value in [
+        ("grl_schedule", "linear"),
+        ("primary_head", "arcface"),
+        ("activation", "tanh"),
+    ]:
+        with pytest.raises(ValueError, match=name):
+            _fit(tiny_data, **{name: value})
+
+
+def test_training_starts_at_the_identity_map(tiny_data):
+    """``f(x) = x + r(x)`` with ``r``'s last layer at zero: epoch 0 returns the embeddings."""
+    torch.manual_seed(0)
+    f = _Residual(8, (12,), "relu")
+    x = torch.from_numpy(tiny_data.X)
+    assert torch.equal(f(x), x)
+    model = _fit(tiny_data, emotion_weight=0.0, similarity_weight=0.0, patience=1, max_epochs=1)
+    if model.best_epoch_ == 0:
+        np.testing.assert_array_equal(model.transform(tiny_data.X), tiny_data.X)
+
+
+@pytest.mark.parametrize(
+    ("hidden", "activation"),
+    [((12,), "relu"), ((12, 6), "relu"), ((), "relu"), ((12,), "identity")],
+)
+def test_dense_layers_reproduce_the_residual_network(tiny_data, hidden, activation):
+    """``transform`` (plain dense layers) equals ``x + r(x)`` computed from the branch layers."""
+    model = _fit(tiny_data, hidden_layer_sizes=hidden, activation=activation)
+    rng = np.random.default_rng(0)
+    for w, b in zip(model.coefs_, model.intercepts_, strict=True):  # make the branch non-trivial
+        w += rng.normal(0, 0.5, w.shape).astype(w.dtype)
+        b += rng.normal(0, 0.5, b.shape).astype(b.dtype)
+    x = tiny_data.X.astype(np.float64)
+    out = x
+    last = len(model.coefs_) - 1
+    for i, (w, b) in enumerate(zip(model.coefs_, model.intercepts_, strict=True)):
+        out = out @ w.T + b
+        if i < last and activation == "relu":
+            out = np.maximum(out, 0)
+    np.testing.assert_allclose(model.transform(tiny_data.X), x + out, atol=1e-5)
+
+
+def test_gaussian_mi_is_zero_without_signal_and_invariant_to_linear_maps():
+    gen = torch.Generator().manual_seed(0)
+    y = torch.arange(600) % 3
+    noise = torch.randn(600, 5, generator=gen, dtype=torch.float64)
+    signal = noise + 3.0 * torch.nn.functional.one_hot(y, 5).double()
+    assert float(_gaussian_mi(noise, y, 3, 0.0)) < 0.02
+    mi = float(_gaussian_mi(signal, y, 3, 0.0))
+    assert mi > 1.0
+    mix = torch.randn(5, 5, generator=gen, dtype=torch.float64) + 3 * torch.eye(5)
+    assert float(_gaussian_mi(signal @ mix, y, 3, 0.0)) == pytest.approx(mi, rel=1e-6)

@@ -1,4 +1,5 @@
-"""Emotion blinding of face embeddings: SensitiveNets, Learning not to Learn, LEACE and INLP.
+"""Emotion blinding of face embeddings: SensitiveNets, Learning not to Learn, LEACE and INLP
+(the paper's methods) and WithinSubjectProjection.
 
 Every method is a scikit-learn transformer fitted with keyword labels,
 ``fit(X, *, expression, subject=None)``; labels may be missing per row (None / NaN / pd.NA).
@@ -14,6 +15,7 @@ from blindface.blinding._leace import LEACE
 from blindface.blinding._lnl import LearningNotToLearn
 from blindface.blinding._onnx import export_recognizer
 from blindface.blinding._sensitivenets import SensitiveNets
+from blindface.blinding._within_subject import WithinSubjectProjection
 from blindface.blinding._workflow import METHODS, fit_stores, transform_store
 
 __all__ = [
@@ -23,6 +25,7 @@ __all__ = [
     "Blinder",
     "LearningNotToLearn",
     "SensitiveNets",
+    "WithinSubjectProjection",
     "export_recognizer",
     "fit_stores",
     "load",

@@ -16,12 +16,14 @@ from blindface.blinding._leace import LEACE
 from blindface.blinding._lnl import LearningNotToLearn
 from blindface.blinding._persistence import load
 from blindface.blinding._sensitivenets import SensitiveNets
+from blindface.blinding._within_subject import WithinSubjectProjection
 
 METHODS: dict[str, type[Blinder]] = {
     "sensitivenets": SensitiveNets,
     "lnl": LearningNotToLearn,
     "leace": LEACE,
     "inlp": INLP,
+    "within_subject": WithinSubjectProjection,
 }
 CURVES_NAME = "training_curves.png"
 
