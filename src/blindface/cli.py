@@ -226,7 +226,9 @@ def _parse_params(items: list[str]) -> dict:
 
 @app.command("fit")
 def fit_command(
-    method: str = typer.Option(..., "--method", help="sensitivenets, lnl, leace, inlp or within_subject."),
+    method: str = typer.Option(
+        ..., "--method", help="sensitivenets, lnl, leace, inlp, within_subject."
+    ),
     embeddings: str = typer.Option(
         ..., "--embeddings", help="Embedding store with expression labels (Parquet)."
     ),
