@@ -212,3 +212,25 @@ def test_reproduce_quick_end_to_end(data_dir, tmp_path):
     assert "Table I" in report and "Table II" in report
     for rel in results["figures"].values():
         assert (out / rel).stat().st_size > 10_000
+
+
+@pytest.mark.data
+@pytest.mark.slow
+def test_reproduce_skips_missing_datasets_and_says_which_rows(data_dir, tmp_path):
+    root = tmp_path / "data"
+    root.mkdir()
+    (root / "jaffe").symlink_to(data_dir / "jaffe", target_is_directory=True)
+    out = tmp_path / "report"
+    result = CliRunner().invoke(
+        app,
+        ["reproduce", "--data-root", str(root), "--out", str(out), "--quick"]
+        + ["--cache-dir", str(tmp_path / "cache")],
+    )
+    assert result.exit_code == 0, result.output
+    assert "celeba is not under" in result.output and "Table II" in result.output
+    results = json.loads((out / "results.json").read_text())
+    jsonschema.validate(results, RESULTS_SCHEMA)
+    assert set(results["missing"]) == {"ckplus", "lfw", "utkface", "celeba"}
+    assert {(r["task"], r["dataset"]) for r in results["table1"]} == {("emotion", "jaffe")}
+    assert results["table2"] == []
+    assert "celeba is missing" in (out / "report.md").read_text()

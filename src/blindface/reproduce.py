@@ -477,6 +477,7 @@ def _leakage_rows(
     ]
     if not todo:
         return
+    started = time.perf_counter()
     result = leakage(
         X,
         y,
@@ -501,6 +502,7 @@ def _leakage_rows(
                 "chance": float(r["chance"]),
                 "diff": None,
                 "n": int(len(y)),
+                "seconds_all_probes": round(time.perf_counter() - started, 1),
             }
             for _, r in result.iterrows()
         ]
