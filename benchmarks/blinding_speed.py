@@ -34,7 +34,13 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.neural_network import MLPClassifier
 
 import blindface
-from blindface.blinding import INLP, LEACE, LearningNotToLearn, SensitiveNets
+from blindface.blinding import (
+    INLP,
+    LEACE,
+    LearningNotToLearn,
+    SensitiveNets,
+    WithinSubjectProjection,
+)
 from blindface.blinding._synthetic import make_embeddings
 
 RESULT = Path(__file__).parent / "results" / "blinding_speed.json"
@@ -91,6 +97,7 @@ def main() -> None:
         "LearningNotToLearn": LearningNotToLearn(random_state=0),
         "LEACE": LEACE(),
         "INLP": INLP(random_state=0),
+        "WithinSubjectProjection": WithinSubjectProjection(),
     }
     results: dict = {
         "data": {
