@@ -86,7 +86,11 @@ def table2_markdown(rows: list[dict[str, Any]]) -> str:
         "| equal opportunity | paper EO |",
         "|---|---|---|---|---|---|---|",
     ]
-    for r in rows:
+    order = {m: i for i, m in enumerate(["x", *METHOD_ORDER])}
+    ordered = sorted(
+        rows, key=lambda r: (order.get(r["representation"], 99), r["training"] != "unbiased")
+    )
+    for r in ordered:
         paper = PAPER_TABLE2.get((r["representation"], r["training"]))
         accuracy = f"{_fmt(r['accuracy'])} ± {_fmt(r.get('accuracy_std'))}"
         fairness = f"{_fmt(r['equal_opportunity'])} ± {_fmt(r.get('equal_opportunity_std'))}"
@@ -157,8 +161,9 @@ def write_report(results: dict[str, Any], path: str | os.PathLike) -> Path:
     run = "quick" if config.get("quick") else "full"
     parts = [
         "# blindface: emotion-blinded face representations — study report\n",
-        f"Embedder `{config.get('embedder')}`, seed {config.get('seed')}, {run} run, "
-        f"{results.get('seconds', '?')} s. Accuracies in percent, mean ± std over folds; every "
+        f"Embedder `{config.get('embedder')}`, seed {config.get('seed')}, {run} run "
+        f"({results.get('seconds', '?')} s in its last invocation; a resumed run reuses "
+        "finished rows). Accuracies in percent, mean ± std over folds; every "
         "number comes from people the blinders never saw (subject-disjoint folds on the "
         "evaluation half of the emotion subjects; LFW DevTest people; UTKFace and CelebA, "
         "which the blinders never saw). Diff = (before − after) / (before − chance).\n",
