@@ -19,6 +19,7 @@ from blindface.reproduce import (
     Study,
     _celeba_subset,
     split_people,
+    verification_pairs,
     with_diffs,
 )
 
@@ -50,6 +51,21 @@ def test_split_people_never_shares_a_subject_between_fit_and_evaluation(tmp_path
         assert not evaluated & fitted
         assert len(evaluated) + len(fitted) == data[name].table["subject"].nunique()
     assert len(split.emotion_fit) == len(split.emotion_fit_X)
+
+
+def test_verification_pairs_prefer_view2_and_fall_back_to_devtest(tmp_path):
+    for name, n in {"Ann_Lee": 2, "Bo_Li": 2}.items():
+        folder = tmp_path / "lfw" / "lfw" / name
+        folder.mkdir(parents=True)
+        for i in range(1, n + 1):
+            (folder / f"{name}_{i:04d}.jpg").write_bytes(b"")
+    view1 = "1\nAnn_Lee\t1\t2\nAnn_Lee\t1\tBo_Li\t1\n"
+    (tmp_path / "lfw" / "pairsDevTest.txt").write_text(view1)
+    assert verification_pairs(tmp_path)["fold"].tolist() == [0, 0]
+    view2 = "2\t1\nAnn_Lee\t1\t2\nAnn_Lee\t2\tBo_Li\t1\nBo_Li\t1\t2\nBo_Li\t2\tAnn_Lee\t1\n"
+    (tmp_path / "lfw" / "pairs.txt").write_text(view2)
+    verification_pairs.cache_clear()
+    assert verification_pairs(tmp_path)["fold"].tolist() == [0, 0, 1, 1]
 
 
 def test_with_diffs_follows_the_paper_definition():

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 TASK_TITLES = {
-    "identity": "Identity (LFW View-1 DevTest verification)",
+    "identity": "Identity (LFW verification, 10 folds)",
     "gender": "Gender (UTKFace)",
     "ethnicity": "Ethnicity, 3 DiveFace groups (UTKFace)",
     "emotion": "Emotion",
@@ -165,7 +165,8 @@ def write_report(results: dict[str, Any], path: str | os.PathLike) -> Path:
         f"({results.get('seconds', '?')} s in its last invocation; a resumed run reuses "
         "finished rows). Accuracies in percent, mean ± std over folds; every "
         "number comes from people the blinders never saw (subject-disjoint folds on the "
-        "evaluation half of the emotion subjects; LFW DevTest people; UTKFace and CelebA, "
+        "evaluation half of the emotion subjects; the people of the LFW verification pairs; "
+        "UTKFace and CelebA, "
         "which the blinders never saw). Diff = (before − after) / (before − chance).\n",
         "## Targets at a glance\n",
         _summary_markdown(target_summary(rows1, rows2)),

@@ -5,11 +5,12 @@ method → Table I (leakage and utility) → figures → Table II (fairness) →
 ``results.json``.
 
 The protocol keeps every number honest. Blinders are fit on the expression images of half of
-the JAFFE and CK+ subjects and on LFW identities that are not in the View-1 test pairs. Every
+the JAFFE and CK+ subjects and on LFW identities that are not in the verification pairs. Every
 accuracy is then measured on people the blinder never saw: emotion probes are trained and
-tested (subject-disjoint folds) on the other half of the subjects; identity on the LFW View-1
-DevTest pairs; gender and ethnicity on UTKFace; the transfer rows on LFW (happy vs neutral, test
-people) and CelebA (smiling), datasets whose expressions the blinder never saw.
+tested (subject-disjoint folds) on the other half of the subjects; identity on the LFW
+verification pairs (View-2 ``pairs.txt`` when present, else View-1 DevTest); gender and
+ethnicity on UTKFace; the transfer rows on LFW (happy vs neutral, people of the verification
+pairs) and CelebA (smiling), datasets whose expressions the blinder never saw.
 
 Every step is resumable: embeddings live in the store's cache, fitted blinders in the cache
 folder, and each finished table row in ``REPORT_DIR/stages/``; a rerun skips finished work.
@@ -191,21 +192,25 @@ class Embedded:
 
 
 @functools.cache
-def devtest_pairs(data_root: Path) -> pd.DataFrame:
-    """LFW View-1 DevTest pairs with both images present (the loader warns once about the rest)."""
-    from blindface.datasets import load_lfw_pairs
+def verification_pairs(data_root: Path) -> pd.DataFrame:
+    """The LFW pairs of the identity rows: View-2 ``pairs.txt`` (10 official folds) when present,
+    else View-1 DevTest; only pairs with both images (the loader warns once about the rest)."""
+    from blindface.datasets import DatasetLayoutError, load_lfw_pairs
 
-    return load_lfw_pairs(data_root, view="devtest")
+    try:
+        return load_lfw_pairs(data_root, view="view2")
+    except DatasetLayoutError:
+        return load_lfw_pairs(data_root, view="devtest")
 
 
 def _lfw_subset(
     table: pd.DataFrame, data_root: Path, people: int | None, seed: int
 ) -> pd.DataFrame:
-    """The LFW rows the study needs: every image of the DevTest pairs, plus (quick runs) the
+    """The LFW rows the study needs: every image of the verification pairs, plus (quick runs) the
     images of ``people`` other identities with two or more images for fitting blinders."""
     if people is None:
         return table
-    pairs = devtest_pairs(data_root)
+    pairs = verification_pairs(data_root)
     needed = set(pairs["path_a"]) | set(pairs["path_b"])
     test_people = set(table.loc[table["path"].isin(needed), "subject"])
     counts = table["subject"].value_counts()
@@ -298,7 +303,7 @@ class Split:
 
 def split_people(data: dict[str, Embedded], study: Study) -> Split:
     """Half of each emotion dataset's subjects fit the blinders, the other half evaluate them;
-    LFW people outside the DevTest pairs give the blinders identities."""
+    LFW people outside the verification pairs give the blinders identities."""
     rng = np.random.default_rng(study.seed)
     fit_tables, fit_X, evaluation = [], [], {}
     for name in EMOTION_DATASETS:
@@ -318,7 +323,7 @@ def split_people(data: dict[str, Embedded], study: Study) -> Split:
     identity = pd.DataFrame(columns=["subject"])
     identity_X = np.zeros((0, next(iter(data.values())).X.shape[1]), dtype=np.float32)
     if "lfw" in data:
-        pairs = devtest_pairs(study.data_root)
+        pairs = verification_pairs(study.data_root)
         lfw = data["lfw"]
         pair_paths = set(pairs["path_a"]) | set(pairs["path_b"])
         test_people = frozenset(lfw.table.loc[lfw.table["path"].isin(pair_paths), "subject"])
@@ -533,7 +538,7 @@ def table1(
             probe="verification",
             protocol="subject_disjoint",
         ):
-            pairs = devtest_pairs(study.data_root)
+            pairs = verification_pairs(study.data_root)
             lfw = data["lfw"]
             index = pd.Series(np.arange(len(lfw.table)), index=lfw.table["path"].to_numpy())
             complete = pairs["path_a"].isin(index.index) & pairs["path_b"].isin(index.index)
@@ -543,6 +548,7 @@ def table1(
                 Xb[index[pairs["path_a"]].to_numpy()],
                 Xb[index[pairs["path_b"]].to_numpy()],
                 pairs["same"].to_numpy(),
+                folds=pairs["fold"].to_numpy() if pairs["fold"].nunique() > 1 else None,
                 random_state=study.seed,
             )
             rows.add(
