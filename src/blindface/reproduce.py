@@ -691,32 +691,20 @@ def figures(
     groups = table["subject"].astype(str).to_numpy()
     reps = {"x": X, **{m: _blind(models, m, X) for m in models}}
 
-    log("figures: t-SNE of x and of the blinded embeddings (Fig. 3)")
-    made["tsne_embeddings"] = _rel(
-        plot_tsne(
-            reps,
-            y,
-            folder / "tsne_embeddings.png",
-            max_points=settings.tsne_points,
-            random_state=study.seed,
+    panels = {
+        "tsne_embeddings": ("x and the blinded embeddings (Fig. 3)", lambda: reps),
+        "tsne_emotion_features": (
+            "an emotion classifier's hidden features f3 (Fig. 5)",
+            lambda: {f"f3({k})": _emotion_features(v, y, study.seed) for k, v in reps.items()},
         ),
-        study,
-    )
-    log("figures: t-SNE of an emotion classifier's hidden features f3 (Fig. 5)")
-    f3 = {
-        f"f3({k})" if k != "x" else "f3(x)": _emotion_features(v, y, study.seed)
-        for k, v in reps.items()
     }
-    made["tsne_emotion_features"] = _rel(
+    for figure, (what, representations) in panels.items():
+        log(f"figures: t-SNE of {what}")
+        path = folder / f"{figure}.png"
         plot_tsne(
-            f3,
-            y,
-            folder / "tsne_emotion_features.png",
-            max_points=settings.tsne_points,
-            random_state=study.seed,
-        ),
-        study,
-    )
+            representations(), y, path, max_points=settings.tsne_points, random_state=study.seed
+        )
+        made[figure] = _rel(path, study)
 
     log("figures: emotion accuracy vs fraction of features suppressed (Fig. 4)")
     curves = {
