@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from blindface.datasets._layout import Layout, child, entries, join_posix, relative_posix
+from blindface.datasets._layout import (
+    Layout,
+    entries,
+    flat_image_folder,
+    join_posix,
+    relative_posix,
+)
 from blindface.datasets._schema import make_table, warn_skipped
 
 # KA.AN1.39.tiff = subject KA, expression AN, take 1, picture number 39
@@ -24,15 +30,8 @@ _CODES = {
 }
 
 
-def _has_images(folder: Path) -> bool:
-    return any(e.is_file() and _NAME.match(e.name) for e in entries(folder))
-
-
 def _images_dir(folder: Path) -> Path | None:
-    inner = child(folder, "jaffedbase", "jaffe")
-    if inner is not None and _has_images(inner):
-        return inner
-    return folder if _has_images(folder) else None
+    return flat_image_folder(folder, _NAME, "jaffedbase", "jaffe")
 
 
 JAFFE = Layout(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,19 @@ def child(folder: Path, *names: str, kind: str = "dir") -> Path | None:
         if hit is not None:
             return hit
     return None
+
+
+def flat_image_folder(folder: Path, pattern: re.Pattern[str], *names: str) -> Path | None:
+    """The folder holding a dataset's images: the child ``names`` (any case) or ``folder`` itself,
+    whichever has a file whose name matches ``pattern``; None when neither has one."""
+
+    def has_images(candidate: Path) -> bool:
+        return any(e.is_file() and pattern.match(e.name) for e in entries(candidate))
+
+    inner = child(folder, *names)
+    if inner is not None and has_images(inner):
+        return inner
+    return folder if has_images(folder) else None
 
 
 def relative_posix(path: Path, root: Path) -> str:

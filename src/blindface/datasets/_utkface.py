@@ -11,8 +11,8 @@ import pandas as pd
 from blindface.datasets._layout import (
     IMAGE_SUFFIXES,
     Layout,
-    child,
     entries,
+    flat_image_folder,
     join_posix,
     relative_posix,
 )
@@ -25,15 +25,8 @@ RACES: tuple[str, ...] = ("white", "black", "asian", "indian", "others")
 """UTKFace race codes 0-4, as the lower-case ``ethnicity`` labels."""
 
 
-def _has_images(folder: Path) -> bool:
-    return any(e.is_file() and _NAME.match(e.name) for e in entries(folder))
-
-
 def _images_dir(folder: Path) -> Path | None:
-    inner = child(folder, "UTKFace", "crop_part1")
-    if inner is not None and _has_images(inner):
-        return inner
-    return folder if _has_images(folder) else None
+    return flat_image_folder(folder, _NAME, "UTKFace", "crop_part1")
 
 
 UTKFACE = Layout(
