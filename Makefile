@@ -15,9 +15,10 @@ setup:  ## create the virtual environment and install blindface with its dev and
 test:  ## run the whole test suite (integration tests read $(BLINDFACE_DATA))
 	$(VENV)/bin/python -m pytest -q
 
-lint:
+lint:  ## ruff (lint + format) and pyright (basic mode) over src/
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/pyright
 
 bench:  ## the speed benchmarks; they write benchmarks/results/*.json
 	$(VENV)/bin/python benchmarks/embed_throughput.py

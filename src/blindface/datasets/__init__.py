@@ -47,12 +47,14 @@ from blindface.datasets._registry import (
 from blindface.datasets._schema import (
     ETHNICITY_GROUPS,
     ETHNICITY_TO_GROUP,
+    EXPRESSION_SYNONYMS,
     EXPRESSIONS,
     SCHEMA_COLUMNS,
     DatasetLayoutError,
     DatasetWarning,
     ethnicity_group,
     normalize_expression,
+    normalize_expressions,
     normalize_gender,
 )
 from blindface.datasets._summary import summarize, summarize_datasets, summary_table
@@ -65,6 +67,7 @@ __all__ = [
     "ETHNICITY_GROUPS",
     "ETHNICITY_TO_GROUP",
     "EXPRESSIONS",
+    "EXPRESSION_SYNONYMS",
     "SCHEMA_COLUMNS",
     "DatasetLayoutError",
     "DatasetWarning",
@@ -82,6 +85,7 @@ __all__ = [
     "load_manifest",
     "load_utkface",
     "normalize_expression",
+    "normalize_expressions",
     "normalize_gender",
     "read_celeba_attributes",
     "summarize",

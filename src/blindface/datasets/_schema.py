@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -39,23 +40,47 @@ SCHEMA_COLUMNS: tuple[str, ...] = (
 )
 """Columns every table has, in this order; dataset-specific columns follow."""
 
-_EXPRESSION_ALIASES: dict[str, str] = {
+EXPRESSION_SYNONYMS: dict[str, str] = {
+    # neutral
     "neutral": "neutral",
+    "normal": "neutral",
+    "calm": "neutral",
+    # happy
     "happy": "happy",
     "happiness": "happy",
+    "joy": "happy",
+    "joyful": "happy",
+    "smile": "happy",
+    "smiling": "happy",
+    # sad
     "sad": "sad",
     "sadness": "sad",
+    # surprise
     "surprise": "surprise",
     "surprised": "surprise",
+    # angry
     "angry": "angry",
     "anger": "angry",
+    # disgust
     "disgust": "disgust",
     "disgusted": "disgust",
+    # fear
     "fear": "fear",
     "fearful": "fear",
+    "afraid": "fear",
+    "scared": "fear",
+    # contempt
     "contempt": "contempt",
     "contemptuous": "contempt",
 }
+"""The one mapping of raw expression labels onto :data:`EXPRESSIONS` (keys lower-case, spaces
+and hyphens as ``_``). Every loader, the CSV manifest and ``blindface fit`` use it; anything else
+needs a label map (``--label-map FILE``)."""
+
+
+def _expression_key(label: object) -> str:
+    return "_".join(str(label).strip().lower().replace("-", " ").split())
+
 
 _GENDER_ALIASES: dict[str, str] = {
     "male": "male",
@@ -95,12 +120,56 @@ def _is_missing(value: Any) -> bool:
     return value is None or (not isinstance(value, str) and bool(pd.isna(value)))
 
 
-def normalize_expression(label: Any) -> str | None:
-    """Map a raw expression label (``"Happiness"``, ``"anger"``, ``"surprised"``) to one of
-    :data:`EXPRESSIONS`, or ``None`` when missing or not a basic expression."""
+def normalize_expression(label: Any, label_map: Mapping[str, str] | None = None) -> str | None:
+    """Map a raw expression label (``"Happiness"``, ``"Joy"``, ``"surprised"``) to one of
+    :data:`EXPRESSIONS`, or ``None`` when missing or not known.
+
+    ``label_map`` (raw label -> one of :data:`EXPRESSIONS`) is consulted first, with the same
+    case- and space-insensitive matching as :data:`EXPRESSION_SYNONYMS`.
+    """
     if _is_missing(label):
         return None
-    return _EXPRESSION_ALIASES.get(str(label).strip().lower().replace(" ", "_"))
+    key = _expression_key(label)
+    if label_map:
+        mapped = {_expression_key(k): v for k, v in label_map.items()}.get(key)
+        if mapped is not None:
+            return mapped
+    return EXPRESSION_SYNONYMS.get(key)
+
+
+def normalize_expressions(
+    labels: Iterable[Any], label_map: Mapping[str, str] | None = None, *, source: str = ""
+) -> list[str | None]:
+    """:func:`normalize_expression` of every label; labels that are present but unknown become
+    ``None`` and are reported in one :class:`DatasetWarning` with their counts (never silently).
+
+    ``source`` names where the labels come from (a file) in the warning.
+    """
+    if label_map:
+        bad = {k: v for k, v in label_map.items() if v not in EXPRESSIONS}
+        if bad:
+            raise ValueError(
+                f"label map {source or ''} maps onto unknown expressions {bad}; "
+                f"targets must be one of {', '.join(EXPRESSIONS)}"
+            )
+    out: list[str | None] = []
+    unknown: Counter[str] = Counter()
+    for label in labels:
+        value = normalize_expression(label, label_map)
+        if value is None and not _is_missing(label):
+            unknown[str(label)] += 1
+        out.append(value)
+    if unknown:
+        listed = ", ".join(f"{k!r} x{n}" for k, n in unknown.most_common(10))
+        where = f" in {source}" if source else ""
+        warnings.warn(
+            f"{sum(unknown.values())} expression labels{where} are not known and were left "
+            f"missing: {listed}; map them with a label map (--label-map FILE: CSV raw,expression "
+            f"or JSON {{raw: expression}}) onto {', '.join(EXPRESSIONS)}",
+            DatasetWarning,
+            stacklevel=2,
+        )
+    return out
 
 
 def normalize_gender(label: Any) -> str | None:

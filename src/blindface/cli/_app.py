@@ -1,0 +1,41 @@
+"""The Typer application every subcommand module registers itself on."""
+
+from __future__ import annotations
+
+import typer
+
+from blindface._version import __version__
+
+app = typer.Typer(
+    name="blindface",
+    help="Face representations blind to facial expression.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"blindface {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version_callback, is_eager=True, help="Show the version."
+    ),
+) -> None:
+    """Face representations blind to facial expression."""
+
+
+def resolve_data_root(data_root: str | None) -> str:
+    """``--data-root``, else ``$BLINDFACE_DATA``, else ``../shared/data``; exit 2 when none."""
+    from blindface.datasets import default_data_root
+
+    root = data_root or default_data_root()
+    if root is None:
+        typer.echo("no data root: pass --data-root DIR or set BLINDFACE_DATA", err=True)
+        raise typer.Exit(2)
+    return str(root)

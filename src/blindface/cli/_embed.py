@@ -1,0 +1,91 @@
+"""``blindface embed``: images to an embedding store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from blindface.cli._app import app
+
+
+@app.command("embed")
+def embed_command(
+    dataset: str = typer.Argument(
+        ...,
+        help="Dataset name (jaffe, ckplus, lfw, utkface, celeba, cfee, diveface), 'all' "
+        "(every dataset found under --data-root) or a CSV manifest (path + label columns).",
+    ),
+    out: str = typer.Option(
+        ...,
+        "--out",
+        help="Parquet file to write; with 'all' a folder that receives one "
+        "<dataset>-<embedder>.parquet per dataset.",
+    ),
+    data_root: str = typer.Option(
+        None,
+        "--data-root",
+        help="Folder holding the datasets (default: $BLINDFACE_DATA, else ../shared/data).",
+    ),
+    embedder: str = typer.Option("sface", "--embedder", help="sface (default) or dlib."),
+    jobs: int = typer.Option(2, "--jobs", min=1, help="Worker processes."),
+    chunk_size: int = typer.Option(
+        256, "--chunk-size", min=1, help="Images per cache chunk (work kept if interrupted)."
+    ),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+) -> None:
+    """Detect, align and embed every face of a dataset into a Parquet embedding store.
+
+    Resumable: finished chunks are cached in <out>.cache/ and a rerun only embeds what is
+    missing (or changed), giving an identical store.
+    """
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from blindface.datasets import (
+        DatasetLayoutError,
+        default_data_root,
+        find_datasets,
+        load_dataset,
+        load_manifest,
+    )
+    from blindface.faces import FACE_STATUSES
+    from blindface.store import embed_dataset, read_store
+
+    root = data_root or default_data_root()
+    if root is None:
+        typer.echo("no data root: pass --data-root DIR or set BLINDFACE_DATA", err=True)
+        raise typer.Exit(2)
+    try:
+        if dataset == "all":
+            names = find_datasets(root)
+            if not names:
+                typer.echo(f"no datasets under {root}", err=True)
+                raise typer.Exit(2)
+            jobs_list = [(name, Path(out) / f"{name}-{embedder}.parquet") for name in names]
+        else:
+            jobs_list = [(dataset, Path(out))]
+        summary = Table("dataset", "images", *FACE_STATUSES)
+        summary.add_column("file", overflow="fold")
+        for name, target in jobs_list:
+            if name.lower().endswith(".csv"):
+                table = load_manifest(name, root=root)
+            else:
+                table = load_dataset(name, root)
+            embed_dataset(
+                table,
+                root,
+                target,
+                embedder=embedder,
+                n_jobs=jobs,
+                progress=progress,
+                chunk_size=chunk_size,
+            )
+            counts = read_store(target).table["face_status"].value_counts()
+            row = [str(int(counts.get(status, 0))) for status in FACE_STATUSES]
+            summary.add_row(name, str(len(table)), *row, str(target))
+    except (DatasetLayoutError, ValueError, ModuleNotFoundError, FileNotFoundError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    Console().print(summary)

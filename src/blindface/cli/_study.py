@@ -1,0 +1,52 @@
+"""``blindface reproduce``: the whole study."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from blindface.cli._app import app
+
+
+@app.command("reproduce")
+def reproduce_command(
+    data_root: Path | None = typer.Option(
+        None,
+        "--data-root",
+        help="Data root holding the datasets (default: BLINDFACE_DATA or ../shared/data).",
+    ),
+    out: Path = typer.Option(..., "--out", help="Report folder: report.md, results.json, figures."),
+    embedder: str = typer.Option("sface", "--embedder", help="Face embedder: sface or dlib."),
+    quick: bool = typer.Option(
+        False, "--quick", help="Fewer epochs, folds and images (< 10 min on 2 cores)."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of every split, probe and blinder."),
+    cache_dir: Path | None = typer.Option(
+        None,
+        "--cache-dir",
+        help="Embeddings and fitted blinders (default: BLINDFACE_CACHE or ~/.cache/blindface).",
+    ),
+    jobs: int = typer.Option(2, "--jobs", help="Worker processes."),
+) -> None:
+    """Run the whole study (embed, blind, Table I, figures, Table II) and write a report."""
+    from rich.console import Console
+
+    from blindface.datasets import default_data_root
+    from blindface.reproduce import Study, run_study
+
+    root = data_root or default_data_root()
+    if root is None or not Path(root).is_dir():
+        typer.echo("No data root: pass --data-root DIR or set BLINDFACE_DATA.", err=True)
+        raise typer.Exit(2)
+    console = Console(stderr=True, log_path=False)
+    study = Study(
+        data_root=Path(root),
+        out=out,
+        embedder=embedder,
+        quick=quick,
+        seed=seed,
+        cache_dir=cache_dir,
+        n_jobs=jobs,
+    )
+    run_study(study, log=lambda message: console.log(message))
