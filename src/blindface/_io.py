@@ -72,15 +72,13 @@ def write_text(path: str | os.PathLike[str], text: str) -> Path:
 
 
 def save_figure(figure: Any, path: str | os.PathLike[str], *, dpi: int = 150) -> Path:
-    """Save a matplotlib figure as PNG atomically and close it."""
-    import matplotlib.pyplot as plt
+    """Save a matplotlib figure as PNG atomically.
 
-    try:
-        return write_with(
-            path, lambda handle: figure.savefig(handle, format="png", dpi=dpi, bbox_inches="tight")
-        )
-    finally:
-        plt.close(figure)
+    Build figures with ``matplotlib.figure.Figure`` (not pyplot): no global state, no display.
+    """
+    return write_with(
+        path, lambda handle: figure.savefig(handle, format="png", dpi=dpi, bbox_inches="tight")
+    )
 
 
 def remove_stale_temporaries(folder: str | os.PathLike[str]) -> int:
