@@ -24,7 +24,14 @@ def test_json_on_fixture(data_dir: Path) -> None:
         "lfw": (10_521, 3_343),
         "utkface": (6_000, None),
         "celeba": (6_270, 299),
+        "taiwanese": (1_232, 29),
     }
+    assert not any("warnings" in s for s in summaries.values())
+    assert summaries["taiwanese"]["labels"]["expression"] == {
+        "neutral": 78, "happy": 226, "sad": 197, "surprise": 182,
+        "angry": 200, "disgust": 198, "fear": 151,
+    }  # fmt: skip
+    assert summaries["taiwanese"]["labels"]["ethnicity_group"] == {"east_asian": 1_232}
     assert summaries["jaffe"]["labels"]["expression"]["fear"] == 32
     assert summaries["ckplus"]["labels"]["expression"]["surprise"] == 249
     assert summaries["lfw"]["labels"]["expression"]["happy"] == 4_342

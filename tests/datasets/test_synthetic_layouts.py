@@ -272,7 +272,7 @@ def test_missing_dataset_names_expected_folder(tmp_path: Path) -> None:
         find_datasets(tmp_path / "nowhere")
 
 
-def test_find_datasets_all_seven(tmp_path: Path) -> None:
+def test_find_datasets_all_eight(tmp_path: Path) -> None:
     touch(
         tmp_path,
         "Jaffe/jaffedbase/KA.HA1.29.tiff",
@@ -282,10 +282,12 @@ def test_find_datasets_all_seven(tmp_path: Path) -> None:
         "celeba/img_align_celeba/000001.jpg",
         "cfee/CFEE_Database_230/01-04/Images1/01_126_3963.jpg",
         "diveface/HA4K_120/x_identity_0/1.jpg",
+        "Taiwanese/faces_256x256/0121c01.jpg",
     )
     assert find_datasets(tmp_path) == list(DATASET_NAMES)
     assert find_datasets(tmp_path / "LFW") == ["lfw"]
     assert find_datasets(tmp_path / "cfee") == ["cfee"]
+    assert find_datasets(tmp_path / "Taiwanese") == ["taiwanese"]
     lfw = load_dataset("lfw", tmp_path)
     assert lfw["path"].tolist() == ["LFW/lfw/AJ_Cook/AJ_Cook_0001.jpg"]
     assert lfw["expression"].isna().all()
