@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -61,3 +62,27 @@ def test_missing_data_root(tmp_path: Path) -> None:
     result = runner.invoke(app, ["datasets", "--data-root", str(tmp_path / "nowhere")])
     assert result.exit_code == 2
     assert "is not a folder" in result.stderr
+
+
+def test_unreadable_class_folder_is_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for emotion, name in [("happy", "S010_006_00000013.png"), ("anger", "S011_001_00000005.png")]:
+        (tmp_path / "ckplus48" / "CK+48" / emotion).mkdir(parents=True)
+        (tmp_path / "ckplus48" / "CK+48" / emotion / name).write_bytes(b"")
+    locked = tmp_path / "ckplus48" / "CK+48" / "happy"
+    real_scandir = os.scandir
+
+    def scandir(path):
+        if Path(path) == locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    result = runner.invoke(app, ["datasets", "--data-root", str(tmp_path), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)["ckplus"]
+    assert summary["labels"]["expression"] == {"angry": 1}
+    (message,) = summary["warnings"]
+    assert f"{locked} is a folder that cannot be listed (Permission denied)" in message
+    assert f"warning: ckplus: {message}" in result.stderr

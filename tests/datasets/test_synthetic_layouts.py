@@ -299,3 +299,16 @@ def test_tables_are_sorted_and_reproducible(tmp_path: Path) -> None:
     first = load_utkface(tmp_path)
     assert first["path"].tolist() == sorted(f"UTKFace/{n}" for n in names)
     pd.testing.assert_frame_equal(first, load_utkface(tmp_path))
+
+
+def test_cfee_follows_folder_links_without_looping(tmp_path: Path) -> None:
+    base = tmp_path / "cfee" / "CFEE_Database_230"
+    touch(tmp_path, "cfee/CFEE_Database_230/01-04/Images1/01_126_3963.jpg")
+    touch(tmp_path, "elsewhere/Images2/02_339_3470.jpg")
+    (base / "05-08").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (base / "01-04" / "Images1" / "loop").symlink_to(base, target_is_directory=True)
+    table = load_cfee(tmp_path)
+    assert table["path"].tolist() == [
+        "cfee/CFEE_Database_230/01-04/Images1/01_126_3963.jpg",
+        "cfee/CFEE_Database_230/05-08/Images2/02_339_3470.jpg",
+    ]

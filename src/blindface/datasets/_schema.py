@@ -212,7 +212,7 @@ def warn_skipped(what: str, examples: Sequence[str], expected: str) -> None:
     """One :class:`DatasetWarning` naming how many items were skipped, a few examples, and why."""
     if not examples:
         return
-    shown = ", ".join(examples[:3]) + (", ..." if len(examples) > 3 else "")
+    shown = ", ".join(examples[:5]) + (", ..." if len(examples) > 5 else "")
     warnings.warn(
         f"skipped {len(examples)} {what} ({shown}); expected {expected}",
         DatasetWarning,
