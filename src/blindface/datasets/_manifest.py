@@ -149,9 +149,9 @@ def load_manifest(
     )
     if odd:
         warnings.warn(
-            f"{len(odd)} manifest rows of {csv_path} name something that is not an image file "
-            f"({'; '.join(odd[:3])}{'; ...' if len(odd) > 3 else ''}); they are kept and "
-            "embedding records them as failed: fix the paths or remove the rows",
+            f"{len(odd)} manifest rows of {csv_path} name something that cannot be read as an "
+            f"image file ({'; '.join(odd[:3])}{'; ...' if len(odd) > 3 else ''}); they are kept "
+            "and embedding records them as failed: fix the paths or remove the rows",
             DatasetWarning,
             stacklevel=2,
         )

@@ -61,8 +61,8 @@ PERCEIVED_CATEGORIES: tuple[str, ...] = (
 )
 """``maxIntCategory`` 1-6 of ``Image_info.xls`` (observers had no neutral category)."""
 IMAGE_INFO = "Image_info.xls"
-_INFO_COLUMNS = {"file": "file_name", "category": "maxIntCategory", "intensity": "maxInt"}
-_ENTROPY_COLUMN = "EntropyVal"
+# Image_info.xls columns read: image, perceived category (1-6), its intensity, observers' entropy
+_INFO_COLUMNS = ("file_name", "maxIntCategory", "maxInt", "EntropyVal")
 _INSTALL = "pip install 'blindface[xls]' (or pip install xlrd)"
 _EXTRA = {
     "performance_type": "Int64",
@@ -104,7 +104,7 @@ def _number(value: object) -> float | None:
     return float(value) if isinstance(value, (int, float)) else None
 
 
-def perceived_labels(rows: Sequence[Sequence[object]], source: str) -> dict[str, Perceived]:
+def _perceived_labels(rows: Sequence[Sequence[object]], source: str) -> dict[str, Perceived]:
     """The perceived labels of ``Image_info.xls`` rows (the header row first), keyed by the
     image name without suffix, lower-case (``0121c01``).
 
@@ -112,8 +112,7 @@ def perceived_labels(rows: Sequence[Sequence[object]], source: str) -> dict[str,
     ``source``.
     """
     header = [str(cell).strip() for cell in rows[0]] if rows else []
-    needed = [*_INFO_COLUMNS.values(), _ENTROPY_COLUMN]
-    if missing := [name for name in needed if name not in header]:
+    if missing := [name for name in _INFO_COLUMNS if name not in header]:
         warnings.warn(
             f"{source} has no column {', '.join(missing)} in its first row (found {header[:8]}); "
             "the perceived_* columns are left missing: use the Image_info.xls of the release",
@@ -121,7 +120,7 @@ def perceived_labels(rows: Sequence[Sequence[object]], source: str) -> dict[str,
             stacklevel=3,
         )
         return {}
-    file, category, intensity, entropy = (header.index(name) for name in needed)
+    file, category, intensity, entropy = (header.index(name) for name in _INFO_COLUMNS)
     labels: dict[str, Perceived] = {}
     for row in rows[1:]:
         name = str(row[file]).strip().lower()
@@ -140,7 +139,7 @@ def perceived_labels(rows: Sequence[Sequence[object]], source: str) -> dict[str,
 
 
 def _read_image_info(path: Path) -> dict[str, Perceived]:
-    """:func:`perceived_labels` of the first sheet of ``path``; ``{}`` with one warning when
+    """:func:`_perceived_labels` of the first sheet of ``path``; ``{}`` with one warning when
     xlrd is not installed or the file cannot be read."""
     try:
         import xlrd
@@ -163,7 +162,7 @@ def _read_image_info(path: Path) -> dict[str, Perceived]:
             stacklevel=4,
         )
         return {}
-    return perceived_labels(rows, str(path))
+    return _perceived_labels(rows, str(path))
 
 
 @reports_problems
