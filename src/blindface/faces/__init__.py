@@ -22,6 +22,7 @@ from blindface.faces._registry import (
     get_embedder,
 )
 from blindface.faces._sface import SFaceEmbedder, sface_model_paths
+from blindface.faces._workers import WorkerStartError
 
 __all__ = [
     "ARCFACE_TEMPLATE",
@@ -37,6 +38,7 @@ __all__ = [
     "OnnxEmbedder",
     "OnnxModelError",
     "SFaceEmbedder",
+    "WorkerStartError",
     "check_embedder_name",
     "dlib_model_paths",
     "embed_files",

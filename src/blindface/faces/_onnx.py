@@ -199,14 +199,14 @@ def _check_choice(option: str, value: str, choices: tuple[str, ...]) -> None:
 def _open_session(path: str, providers: Sequence[str] | None) -> onnxruntime.InferenceSession:
     """An onnxruntime session of the model at ``path``, on ``providers`` (default: CUDA when
     available, then CPU), with as many CPU threads as OpenCV uses."""
-    import cv2
-    import onnx
-    import onnxruntime
-
     if not os.path.exists(path):
         raise OnnxModelError(path, "file not found")
     if not os.path.isfile(path):
         raise OnnxModelError(path, "not a file (expected an .onnx model file)")
+    import cv2
+    import onnx
+    import onnxruntime
+
     try:
         model = onnx.load(path)
     except Exception as exc:

@@ -6,7 +6,9 @@ that started them, however it ends (even by SIGKILL): on Linux the kernel kills 
 started by the thread that iterates :func:`embed_files`), and everywhere a watchdog thread
 exits when the worker's parent changes. A worker that crashes (a decoder segfault, the OOM
 killer) costs only the file it was on: the pool is rebuilt and the files that were in flight
-are embedded again one per task, so the culprit is found and recorded as ``failed``.
+are embedded again one per task, so the culprit is found and recorded as ``failed``. Workers
+that die as they start (no ``__main__`` guard, an unimportable main module) raise
+:class:`WorkerStartError` instead: that is no file's fault.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from blindface.faces._records import FaceRecord, embed_paths
 
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 _WATCHDOG_INTERVAL = 0.5  # seconds between two looks at the parent
+CRASH_REASON = "the worker process crashed while reading or embedding this file"
 
 Factory = Callable[..., Embedder]
 Chunk = tuple[list[str], "Future[list[FaceRecord]] | None"]
@@ -74,12 +77,24 @@ class WorkerPool:
             yield from self._next(pending)
 
     def _start(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(
+        """A fresh pool whose workers are up and hold their embedder. Raises the error of an
+        embedder that cannot be built, or :class:`WorkerStartError` when the workers die as
+        they start: that is no file's fault, so no file is blamed for it."""
+        pool = ProcessPoolExecutor(
             max_workers=self.n_jobs,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker,
             initargs=self._initargs,
         )
+        try:
+            for ping in [pool.submit(_ping) for _ in range(self.n_jobs)]:
+                ping.result()
+        except BrokenProcessPool:
+            raise WorkerStartError(_shut_down(pool)) from None
+        except BaseException:
+            _shut_down(pool)
+            raise
+        return pool
 
     def _submit(self, paths: list[str]) -> Future[list[FaceRecord]] | None:
         """The task embedding ``paths``; ``None`` when the pool is already broken."""
@@ -111,13 +126,16 @@ class WorkerPool:
         return records
 
     def _isolate(self, paths: list[str]) -> list[FaceRecord]:
-        """Records of ``paths``, embedded one file per task, ``n_jobs`` at a time; the files
-        in flight when a worker crashes are embedded again alone, and a file that crashes a
-        worker alone is recorded as ``failed``."""
+        """Records of ``paths``, embedded one file per task, ``n_jobs`` tasks at a time. When a
+        worker crashes and one task of the round did not finish, that file is the culprit,
+        recorded as ``failed``; when several did not, each is embedded again alone."""
         records: list[FaceRecord | None] = [None] * len(paths)
-        todo = deque(range(len(paths)))
-        while todo:
-            batch = [todo.popleft() for _ in range(min(self.n_jobs, len(todo)))]
+        todo, alone = deque(range(len(paths))), deque[int]()
+        while todo or alone:
+            if alone:
+                batch = [alone.popleft()]
+            else:
+                batch = [todo.popleft() for _ in range(min(self.n_jobs, len(todo)))]
             futures = [(index, self._submit([paths[index]])) for index in batch]
             crashed = []
             for index, future in futures:
@@ -126,24 +144,47 @@ class WorkerPool:
                     crashed.append(index)
                 else:
                     records[index] = done[0]
-            if crashed:
-                self._restart()
-            for index in crashed:
-                done = _result(self._submit([paths[index]]))
-                if done is None:
-                    records[index] = _crashed(paths[index], self._restart())
-                else:
-                    records[index] = done[0]
+            if not crashed:
+                continue
+            cause = self._restart()
+            if len(crashed) == 1:
+                reason = (
+                    f"the worker process crashed while reading or embedding this file ({cause})"
+                )
+                records[crashed[0]] = FaceRecord(paths[crashed[0]], None, "failed", reason)
+            else:
+                alone.extend(crashed)
         done_records = [record for record in records if record is not None]
         assert len(done_records) == len(paths), "every file gets a record"
         return done_records
 
     def _restart(self) -> str:
         """Replace the broken pool by a fresh one; how its worker died (``signal SIGSEGV``)."""
-        processes = list((getattr(self._pool, "_processes", None) or {}).values())
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        cause = _shut_down(self._pool)
         self._pool = self._start()
-        return _describe_exit([process.exitcode for process in processes])
+        return cause
+
+
+class WorkerStartError(RuntimeError):
+    """The worker processes of :func:`~blindface.faces.embed_files` died as they started."""
+
+    def __init__(self, cause: str) -> None:
+        self.cause = cause
+        super().__init__(
+            f"the worker processes died as they started ({cause}); their error is on stderr. "
+            'A script that calls embed_files with n_jobs > 1 needs an `if __name__ == "__main__":` '
+            "guard, and its main module must be importable (not read from stdin)"
+        )
+
+    def __reduce__(self) -> tuple[type[WorkerStartError], tuple[str]]:
+        return type(self), (self.cause,)
+
+
+def _shut_down(pool: ProcessPoolExecutor) -> str:
+    """Stop ``pool`` (waiting for its workers); how a crashed worker died, if one did."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=True, cancel_futures=True)
+    return _describe_exit([process.exitcode for process in processes])
 
 
 def _result(future: Future[list[FaceRecord]] | None) -> list[FaceRecord] | None:
@@ -154,11 +195,6 @@ def _result(future: Future[list[FaceRecord]] | None) -> list[FaceRecord] | None:
         return future.result()
     except (BrokenProcessPool, CancelledError):
         return None
-
-
-def _crashed(path: str, cause: str) -> FaceRecord:
-    reason = f"the worker process crashed while reading or embedding this file ({cause})"
-    return FaceRecord(path, None, "failed", reason)
 
 
 def _describe_exit(exit_codes: list[int | None]) -> str:
@@ -205,11 +241,21 @@ def _init_worker(
         _WORKER_ERROR = exc
 
 
-def _embed_chunk(paths: list[str]) -> list[FaceRecord]:
-    """The task a worker runs: the records of ``paths``."""
+def _worker_embedder() -> Embedder:
+    """This worker's embedder, or the error that kept it from being built."""
     if _WORKER_EMBEDDER is None:
         raise _WORKER_ERROR or RuntimeError("the worker's embedder was not built")
-    return embed_paths(paths, _WORKER_EMBEDDER)
+    return _WORKER_EMBEDDER
+
+
+def _ping() -> None:
+    """A task that checks that the worker is up and holds its embedder."""
+    _worker_embedder()
+
+
+def _embed_chunk(paths: list[str]) -> list[FaceRecord]:
+    """The task a worker runs: the records of ``paths``."""
+    return embed_paths(paths, _worker_embedder())
 
 
 def die_with_parent(parent_pid: int) -> None:
