@@ -16,6 +16,7 @@ from blindface.faces import (
     SFaceEmbedder,
     check_embedder_name,
     embedder_factory,
+    embedder_label,
     get_embedder,
     sface_model_paths,
 )
@@ -66,6 +67,16 @@ def test_check_name_loads_nothing_but_finds_a_missing_file(tmp_path):
     assert check_embedder_name("dlib") == "dlib"
     with pytest.raises(OnnxModelError, match="file not found"):
         check_embedder_name(f"onnx:{tmp_path / 'missing.onnx'}")
+
+
+def test_labels_are_file_name_safe(tmp_path):
+    assert embedder_label("sface") == "sface" and embedder_label("dlib") == "dlib"
+    one = embedder_label(f"onnx:{tmp_path / 'a' / 'w600k r50.onnx'}")
+    other = embedder_label(f"onnx:{tmp_path / 'b' / 'w600k r50.onnx'}")
+    assert one.startswith("onnx-w600k_r50-") and one != other
+    assert all(c.isalnum() or c in "._-" for c in one)
+    with pytest.raises(EmbedderError):
+        embedder_label("facenet")
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,7 @@ from blindface.faces._registry import (
     EMBEDDER_NAMES,
     check_embedder_name,
     embedder_factory,
+    embedder_label,
     get_embedder,
 )
 from blindface.faces._sface import SFaceEmbedder, sface_model_paths
@@ -43,6 +44,7 @@ __all__ = [
     "dlib_model_paths",
     "embed_files",
     "embedder_factory",
+    "embedder_label",
     "get_embedder",
     "read_image",
     "sface_model_paths",

@@ -102,7 +102,7 @@ class OnnxEmbedder(YuNetEmbedder):
         batch_size: int | None = None,
         **kwargs: Any,
     ) -> None:
-        path = os.path.abspath(os.fspath(path))
+        path = os.path.abspath(os.path.expanduser(os.fspath(path)))
         _check_choice("color_order", color_order, COLOR_ORDERS)
         _check_choice("normalization", normalization, NORMALIZATIONS)
         if template is None:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
+import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from blindface.faces._dlib import DlibEmbedder
@@ -29,10 +32,7 @@ def embedder_factory(name: str) -> Callable[..., Embedder]:
     ``onnx:PATH`` the :class:`OnnxEmbedder` of that file. It pickles by reference, so worker
     processes receive it and build their own embedder with the same options."""
     if name.startswith(ONNX_PREFIX):
-        path = name[len(ONNX_PREFIX) :]
-        if not path:
-            raise EmbedderError(f"{ONNX_PREFIX!r} needs a model file: {ONNX_PREFIX}PATH")
-        return functools.partial(OnnxEmbedder, os.path.abspath(path))
+        return functools.partial(OnnxEmbedder, _onnx_path(name))
     factory = _EMBEDDERS.get(name.lower())
     if factory is None:
         choices = ", ".join(EMBEDDER_NAMES)
@@ -45,10 +45,30 @@ def check_embedder_name(name: str) -> str:
     :class:`EmbedderError` saying what is accepted. Loads no model (for the command line)."""
     embedder_factory(name)
     if name.startswith(ONNX_PREFIX):
-        path = os.path.abspath(name[len(ONNX_PREFIX) :])
+        path = _onnx_path(name)
         if not os.path.isfile(path):
             raise OnnxModelError(path, "file not found")
     return name
+
+
+def embedder_label(name: str) -> str:
+    """A short, file-name-safe label for the embedder called ``name``, for the files made with
+    it: the name of a built-in embedder (``sface``), ``onnx-<file stem>-<8 hex digits>`` for
+    ``onnx:PATH`` (the digits hash the absolute path, so two files with one name differ)."""
+    embedder_factory(name)
+    if not name.startswith(ONNX_PREFIX):
+        return name.lower()
+    path = _onnx_path(name)
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(path).stem).strip("._") or "model"
+    return f"onnx-{stem}-{hashlib.sha256(path.encode()).hexdigest()[:8]}"
+
+
+def _onnx_path(name: str) -> str:
+    """The absolute model path of ``onnx:PATH`` (``~`` expanded)."""
+    path = name[len(ONNX_PREFIX) :]
+    if not path:
+        raise EmbedderError(f"{ONNX_PREFIX!r} needs a model file: {ONNX_PREFIX}PATH")
+    return os.path.abspath(os.path.expanduser(path))
 
 
 def get_embedder(name: str | Embedder = "sface", **options: Any) -> Embedder:

@@ -31,6 +31,7 @@ from blindface.faces._records import FaceRecord, embed_paths
 
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 _WATCHDOG_INTERVAL = 0.5  # seconds between two looks at the parent
+#: The reason recorded for a file that crashes a worker, followed by how it died.
 CRASH_REASON = "the worker process crashed while reading or embedding this file"
 
 Factory = Callable[..., Embedder]
@@ -148,9 +149,7 @@ class WorkerPool:
                 continue
             cause = self._restart()
             if len(crashed) == 1:
-                reason = (
-                    f"the worker process crashed while reading or embedding this file ({cause})"
-                )
+                reason = f"{CRASH_REASON} ({cause})"
                 records[crashed[0]] = FaceRecord(paths[crashed[0]], None, "failed", reason)
             else:
                 alone.extend(crashed)
