@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from blindface.cli._app import app
+from blindface.faces import check_embedder_name
 
 
 @app.command("embed")
@@ -39,7 +40,13 @@ def embed_command(
         "--allow-outside-root",
         help="CSV manifests: accept absolute paths and paths whose '..' leave the root.",
     ),
-    embedder: str = typer.Option("sface", "--embedder", help="sface (default) or dlib."),
+    embedder: str = typer.Option(
+        "sface",
+        "--embedder",
+        parser=check_embedder_name,
+        help="Face embedder: sface (default), dlib, or onnx:PATH for an ArcFace-family ONNX "
+        "recognizer (e.g. insightface's w600k_r50.onnx; 112x112 RGB crops, (x-127.5)/127.5).",
+    ),
     jobs: int = typer.Option(2, "--jobs", min=1, help="Worker processes."),
     chunk_size: int = typer.Option(
         256, "--chunk-size", min=1, help="Images per cache chunk (work kept if interrupted)."

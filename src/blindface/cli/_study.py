@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from blindface.cli._app import app
+from blindface.faces import check_embedder_name
 
 
 @app.command("reproduce")
@@ -17,7 +18,13 @@ def reproduce_command(
         help="Data root holding the datasets (default: BLINDFACE_DATA or ../shared/data).",
     ),
     out: Path = typer.Option(..., "--out", help="Report folder: report.md, results.json, figures."),
-    embedder: str = typer.Option("sface", "--embedder", help="Face embedder: sface or dlib."),
+    embedder: str = typer.Option(
+        "sface",
+        "--embedder",
+        parser=check_embedder_name,
+        help="Face embedder: sface (default), dlib, or onnx:PATH for an ArcFace-family ONNX "
+        "recognizer (e.g. insightface's w600k_r50.onnx; 112x112 RGB crops, (x-127.5)/127.5).",
+    ),
     quick: bool = typer.Option(
         False, "--quick", help="Fewer epochs, folds and images (< 10 min on 2 cores)."
     ),
