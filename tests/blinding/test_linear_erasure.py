@@ -76,7 +76,7 @@ def test_inlp_projection_is_orthogonal_and_idempotent(seed, d):
         n_expressions=3,
         random_state=seed,
     )
-    model = INLP(n_iterations=4, random_state=0).fit(data.X, expression=data.expression)
+    model = INLP(max_iter=4, random_state=0).fit(data.X, expression=data.expression)
     P = model.weight_.astype(np.float64)
     np.testing.assert_allclose(P, P.T, atol=1e-6)
     np.testing.assert_allclose(P @ P, P, atol=1e-5)
@@ -89,4 +89,4 @@ def test_inlp_stops_at_chance(linear_data):
     accs = [h["val_accuracy"] for h in model.history_]
     assert accs[0] > 0.9
     assert accs[-1] <= model.chance_ + model.tolerance
-    assert len(accs) < model.n_iterations
+    assert len(accs) < model.max_iter
