@@ -192,7 +192,9 @@ def test_unknown_labels_warn_and_the_label_map_maps(tiny_data, tmp_path):
     expression = tiny_data.expression[emo].copy()
     expression[:3] = "banana"
     expression[3:5] = "Joy"
-    store = _write_store(tmp_path / "e.parquet", tiny_data.X[emo], expression, tiny_data.subject[emo])
+    store = _write_store(
+        tmp_path / "e.parquet", tiny_data.X[emo], expression, tiny_data.subject[emo]
+    )
     with pytest.warns(DatasetWarning, match="'banana' x3"):
         fitted = fit_stores("leace", store, tmp_path / "m", progress=False)
     assert list(fitted.model.classes_) == ["happy", "neutral", "sad"]  # no banana, no Joy
@@ -226,9 +228,7 @@ def test_export_recognizer_cli(tmp_path):
     from blindface.blinding._synthetic import make_embeddings
 
     data = make_embeddings(n_features=128, n_identity_subjects=5, n_emotion_subjects=6)
-    INLP(max_iter=2, random_state=0).fit(data.X, expression=data.expression).save(
-        tmp_path / "m"
-    )
+    INLP(max_iter=2, random_state=0).fit(data.X, expression=data.expression).save(tmp_path / "m")
     out = tmp_path / "rec.onnx"
     result = CliRunner().invoke(
         app, ["export-recognizer", "--model", str(tmp_path / "m"), "--out", str(out)]

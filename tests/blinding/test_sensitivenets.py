@@ -44,7 +44,9 @@ def test_compact_linear_is_an_isometry():
     compact = compact_linear(weight)
     assert compact.shape == (6, 6)
     V = rng.standard_normal((20, 6))
-    np.testing.assert_allclose((V @ compact.T) @ (V @ compact.T).T, (V @ weight.T) @ (V @ weight.T).T)
+    np.testing.assert_allclose(
+        (V @ compact.T) @ (V @ compact.T).T, (V @ weight.T) @ (V @ weight.T).T
+    )
     np.testing.assert_allclose(compact, compact.T, atol=1e-12)  # axes along the input's
     square = rng.standard_normal((6, 6))
     assert compact_linear(square) is square  # nothing to gain: unchanged

@@ -18,7 +18,9 @@ from blindface.blinding._synthetic import make_embeddings
 
 @pytest.fixture(scope="module")
 def data():
-    return make_embeddings(n_features=8, n_identity_subjects=4, n_emotion_subjects=6, random_state=3)
+    return make_embeddings(
+        n_features=8, n_identity_subjects=4, n_emotion_subjects=6, random_state=3
+    )
 
 
 @pytest.fixture()
@@ -206,9 +208,10 @@ def test_same_fit_same_bytes(data, tmp_path):
         model = LEACE().fit(data.X, expression=data.expression)
         folder = model.save(tmp_path / f"m{i}")
         digests.append(
-            [hashlib.sha256((folder / n).read_bytes()).hexdigest() for n in sorted(
-                p.name for p in folder.iterdir()
-            )]
+            [
+                hashlib.sha256((folder / n).read_bytes()).hexdigest()
+                for n in sorted(p.name for p in folder.iterdir())
+            ]
         )
     assert digests[0] == digests[1]
 

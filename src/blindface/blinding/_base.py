@@ -59,6 +59,9 @@ class Blinder(TransformerMixin, BaseEstimator):
     constructor's type hints they are the schema of the saved model.
     """
 
+    n_features_in_: int
+    classes_: np.ndarray
+
     _arrays: ClassVar[Mapping[str, Shape]] = {}
     _array_lists: ClassVar[tuple[str, ...]] = ()
     _attributes: ClassVar[Mapping[str, AttributeKind]] = {"classes_": "labels"}
@@ -76,6 +79,17 @@ class Blinder(TransformerMixin, BaseEstimator):
         return tags
 
     # -- fitting scaffolding ------------------------------------------------------------------
+
+    def fit(
+        self,
+        X: ArrayLike,
+        y: None = None,
+        *,
+        expression: ArrayLike,
+        subject: ArrayLike | None = None,
+    ) -> Blinder:
+        """Fit on embeddings ``X`` with per-row ``expression`` (and ``subject``) labels."""
+        raise NotImplementedError
 
     def _validate_fit(
         self,
@@ -192,7 +206,8 @@ class Blinder(TransformerMixin, BaseEstimator):
         try:
             layers = model._layers()
         except (ValueError, IndexError) as err:
-            raise ModelError(f"{source}: the weights do not form a {cls.__name__} map: {err}")
+            message = f"{source}: the weights do not form a {cls.__name__} map: {err}"
+            raise ModelError(message) from None
         width = saved.n_features_in
         for i, (weight, bias, _) in enumerate(layers):
             if weight.ndim != 2 or weight.shape[1] != width or bias.shape != (weight.shape[0],):
@@ -221,6 +236,9 @@ class Blinder(TransformerMixin, BaseEstimator):
 
 class AffineBlinder(Blinder):
     """A blinding map that is one affine map ``x -> weight_ @ x + bias_``."""
+
+    weight_: np.ndarray
+    bias_: np.ndarray
 
     _arrays: ClassVar[Mapping[str, Shape]] = {"weight_": ("out", "in"), "bias_": ("out",)}
 

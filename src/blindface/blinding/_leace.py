@@ -57,6 +57,10 @@ class LEACE(AffineBlinder):
     n_features_in_ : int
     """
 
+    proj_left_: np.ndarray
+    proj_right_: np.ndarray
+    mean_: np.ndarray
+
     _arrays: ClassVar[Mapping[str, Shape]] = {
         "weight_": ("out", "in"),
         "bias_": ("out",),

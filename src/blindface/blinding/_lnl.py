@@ -45,8 +45,8 @@ class LearningNotToLearn(Blinder):
     * an emotion head ``h`` trained with cross-entropy to predict the expression from ``f(x)``;
       ``f`` receives that gradient through a gradient-reversal layer scaled by ``mu`` (ramped
       up with the DANN schedule ``2 / (1 + exp(-10 p)) - 1`` when ``grl_schedule="dann"``);
-    * the mutual-information term: ``f`` minimises ``entropy_weight * sum_b q(b|f(x)) log q(b|f(x))``,
-      the negative entropy of ``h``'s posterior (``h`` held fixed for this term), on every row.
+    * the mutual-information term: ``f`` minimises
+      ``entropy_weight * sum_b q(b|f(x)) log q(b|f(x))``, the negative entropy of ``h``'s posterior (``h`` held fixed for this term), on every row.
 
     ``transform`` returns ``f(x)``.
 
@@ -150,6 +150,9 @@ class LearningNotToLearn(Blinder):
         Epochs run.
     n_features_in_ : int
     """
+
+    coefs_: list[np.ndarray]
+    intercepts_: list[np.ndarray]
 
     _array_lists: ClassVar[tuple[str, ...]] = ("coefs_", "intercepts_")
     _attributes: ClassVar[Mapping[str, AttributeKind]] = {
@@ -325,7 +328,8 @@ class _Trainer:
         rows_p, self.queue = self.queue[:size], self.queue[size:]
         rows_e = rng.choice(self.emo_train, min(model.batch_size, len(self.emo_train)), False)
         scale = model.mu * (_torch.dann_ramp(progress) if model.grl_schedule == "dann" else 1.0)
-        self.f.train(), self.g.train(), self.h.train()
+        for net in (self.f, self.g, self.h):
+            net.train()
         both = np.concatenate([rows_p, rows_e])
         x = self.Xt[both]
         z = self.f(x)
@@ -355,7 +359,8 @@ class _Trainer:
         return {k: float(v.detach()) for k, v in losses.items()}
 
     def validate(self) -> dict[str, float]:
-        self.f.eval(), self.g.eval()
+        self.f.eval()
+        self.g.eval()
         Xt, yp, ye = self.Xt, self.yp, self.ye
         with torch.no_grad():
             z_p = self.f(Xt[self.prim_val])

@@ -46,7 +46,9 @@ def layers_graph(
         )
         current = affine
         if activation != "identity":
-            nodes.append(helper.make_node(_ACTIVATION_OPS[activation], [current], [f"layer{i}.out"]))
+            nodes.append(
+                helper.make_node(_ACTIVATION_OPS[activation], [current], [f"layer{i}.out"])
+            )
             current = f"layer{i}.out"
     if normalize:
         nodes.append(helper.make_node("LpNormalization", [current], ["l2"], axis=1, p=2))

@@ -33,7 +33,7 @@ import safetensors.numpy
 
 from blindface._io import write_atomic
 from blindface._version import __version__
-from blindface.blinding._params import ParamError, coerce, describe
+from blindface.blinding._params import ParamError, coerce
 
 __all__ = [
     "CONFIG_NAME",
@@ -205,7 +205,7 @@ def _read_config(config_path: Path) -> dict[str, Any]:
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise ModelError(f"{config_path} is not a blindface blinding model config")
     version = config.get("format_version")
-    if not _is_int(version):
+    if not isinstance(version, int) or isinstance(version, bool):
         raise ModelError(f"{config_path}: format_version must be an integer, got {version!r}")
     if version > FORMAT_VERSION:
         raise ModelError(
@@ -230,7 +230,9 @@ def _read_config(config_path: Path) -> dict[str, Any]:
             raise ModelError(f"{config_path}: {key} must be a string, got {config[key]!r}")
     for key in ("n_features_in", "n_features_out"):
         if not _is_int(config[key]) or config[key] < 1:
-            raise ModelError(f"{config_path}: {key} must be a positive integer, got {config[key]!r}")
+            raise ModelError(
+                f"{config_path}: {key} must be a positive integer, got {config[key]!r}"
+            )
     if not isinstance(config["params"], dict):
         raise ModelError(f"{config_path}: params must be an object, got {config['params']!r}")
     return config
@@ -259,8 +261,7 @@ def _check_params(params: dict[str, Any], schema: ModelSchema, config_path: Path
 def _weights_path(directory: Path, name: str, config_path: Path) -> Path:
     if not name or Path(name).name != name or name in (".", "..") or "\\" in name:
         raise ModelError(
-            f"{config_path}: weights_file must be a file name inside the model folder, "
-            f"got {name!r}"
+            f"{config_path}: weights_file must be a file name inside the model folder, got {name!r}"
         )
     path = directory / name
     if path.resolve().parent != directory.resolve():
@@ -295,7 +296,9 @@ def _read_weights(blob: bytes, weights_path: Path) -> tuple[dict[str, np.ndarray
         if not isinstance(header, dict):
             raise ValueError("the header is not a JSON object")
         raw = header.pop("__metadata__", None) or {}
-        bad = sorted(k for k, v in header.items() if not isinstance(v, dict) or v.get("dtype") != "F32")
+        bad = sorted(
+            k for k, v in header.items() if not isinstance(v, dict) or v.get("dtype") != "F32"
+        )
         if bad:
             raise ModelError(f"{weights_path}: arrays {bad} are not float32")
         tensors = safetensors.numpy.load(blob)
@@ -348,7 +351,9 @@ def _check_model(model: SavedModel, schema: ModelSchema) -> list[str]:
             elif not np.isfinite(array).all():
                 problems.append(f"array {label} holds NaN or inf")
             elif name in schema.arrays:
-                expected = tuple(dims.get(s, s) if isinstance(s, str) else s for s in schema.arrays[name])
+                expected = tuple(
+                    dims.get(s, s) if isinstance(s, str) else s for s in schema.arrays[name]
+                )
                 if len(expected) != array.ndim or any(
                     e is not None and e != n for e, n in zip(expected, array.shape, strict=True)
                 ):
@@ -387,7 +392,9 @@ def _attribute_from_json(value: Any, kind: AttributeKind) -> Any:
     if kind == "int":
         return value if _is_int(value) else None
     if kind == "float":
-        return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+        return (
+            float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+        )
     if kind == "labels":
         if not isinstance(value, list) or not value:
             return None

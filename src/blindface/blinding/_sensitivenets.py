@@ -149,6 +149,9 @@ class SensitiveNets(AffineBlinder):
         Input dimension.
     """
 
+    coefs_: list[np.ndarray]
+    intercepts_: list[np.ndarray]
+
     _arrays: ClassVar[Mapping[str, Shape]] = {
         "weight_": ("out", "in"),
         "bias_": ("out",),
@@ -412,6 +415,9 @@ def _folded(net: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
 
 class _Standardize(nn.Module):
     """Frozen per-feature standardisation with the statistics of ``Z``."""
+
+    mean: torch.Tensor
+    scale: torch.Tensor
 
     def __init__(self, Z: torch.Tensor) -> None:
         super().__init__()

@@ -56,12 +56,13 @@ def linear_layers(net: nn.Module) -> list[nn.Linear]:
     return [m for m in net.modules() if isinstance(m, nn.Linear)]
 
 
-def check_layer_sizes(sizes: Sequence[int], name: str, *, allow_empty: bool = True) -> tuple:
+def check_layer_sizes(
+    sizes: Sequence[int] | int, name: str, *, allow_empty: bool = True
+) -> tuple[int, ...]:
     """``sizes`` (ints, or one int) as a tuple of positive ints, or a ``ValueError``."""
-    if isinstance(sizes, int | np.integer):
-        sizes = (sizes,)
+    items = [sizes] if isinstance(sizes, int | np.integer) else sizes
     try:
-        out = tuple(int(s) for s in sizes)
+        out = tuple(int(s) for s in items)
     except TypeError as err:
         raise ValueError(f"{name} must be a sequence of layer widths, got {sizes!r}") from err
     if any(s <= 0 for s in out) or (not out and not allow_empty):
@@ -96,9 +97,7 @@ def similarity_gap(z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return nn.functional.mse_loss(zn @ zn.T, xn @ xn.T)
 
 
-def gaussian_mi(
-    z: torch.Tensor, y: torch.Tensor, n_classes: int, shrinkage: float
-) -> torch.Tensor:
+def gaussian_mi(z: torch.Tensor, y: torch.Tensor, n_classes: int, shrinkage: float) -> torch.Tensor:
     """Mutual information between ``z`` and the class ``y`` if each class were Gaussian with a
     shared covariance: ``(log det S_total - log det S_within) / 2``, both shrunk towards
     ``shrinkage * mean variance * I`` (invariant to invertible linear maps of ``z`` when

@@ -17,7 +17,7 @@ def check_embeddings(X: ArrayLike, *, n_features: int | None = None, owner: str 
     ``n_features`` is the input dimension a fitted model expects; ``owner`` names it in messages.
     Shape, dtype, sparse and empty inputs get scikit-learn's standard messages.
     """
-    arr = check_array(X, dtype=np.float32, order="C", ensure_all_finite=False)
+    arr = check_array(X, dtype="float32", order="C", ensure_all_finite=False)
     if n_features is not None and arr.shape[1] != n_features:
         raise ValueError(
             f"X has {arr.shape[1]} features, but {owner or 'this model'} is expecting "

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from numbers import Integral
 from collections.abc import Mapping
+from numbers import Integral
 from typing import ClassVar
 
 import numpy as np
