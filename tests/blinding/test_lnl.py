@@ -32,7 +32,7 @@ def test_dann_ramp():
 
 
 def _fit(data, **params):
-    params = {"hidden_layer_sizes": (12,), "max_epochs": 3, "random_state": 0, **params}
+    params = {"hidden_layer_sizes": (12,), "max_iter": 3, "random_state": 0, **params}
     return LearningNotToLearn(**params).fit(
         data.X, expression=data.expression, subject=data.subject
     )

@@ -46,7 +46,8 @@ class LearningNotToLearn(Blinder):
       ``f`` receives that gradient through a gradient-reversal layer scaled by ``mu`` (ramped
       up with the DANN schedule ``2 / (1 + exp(-10 p)) - 1`` when ``grl_schedule="dann"``);
     * the mutual-information term: ``f`` minimises
-      ``entropy_weight * sum_b q(b|f(x)) log q(b|f(x))``, the negative entropy of ``h``'s posterior (``h`` held fixed for this term), on every row.
+      ``entropy_weight * sum_b q(b|f(x)) log q(b|f(x))``, the negative entropy of ``h``'s
+      posterior (``h`` held fixed for this term), on every row.
 
     ``transform`` returns ``f(x)``.
 
