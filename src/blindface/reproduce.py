@@ -348,17 +348,10 @@ def split_people(data: dict[str, Embedded], study: Study) -> Split:
 
 
 def _make_blinder(method: str, study: Study) -> Any:
-    import blindface
+    from blindface.blinding import get_method
 
-    classes = {
-        "sensitivenets": blindface.SensitiveNets,
-        "lnl": blindface.LearningNotToLearn,
-        "leace": blindface.LEACE,
-        "inlp": blindface.INLP,
-        "within_subject": blindface.WithinSubjectProjection,
-    }
     params = {"random_state": study.seed, **study.settings.blinder_params.get(method, {})}
-    estimator = classes[method]()
+    estimator = get_method(method).create()
     accepted = estimator.get_params()
     return estimator.set_params(**{k: v for k, v in params.items() if k in accepted})
 

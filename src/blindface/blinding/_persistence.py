@@ -15,6 +15,8 @@ float32 and finite, and its shape must agree with the dimensions. Anything else 
 through :mod:`blindface._io`.
 
 This module knows the format, not the methods: callers pass a :class:`ModelSchema` per method.
+It is longer than the others (about 400 lines) because the writer and the checks of the reader
+belong side by side: every rule the reader enforces is one the writer must follow.
 """
 
 from __future__ import annotations
