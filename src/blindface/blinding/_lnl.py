@@ -386,7 +386,4 @@ class _Trainer:
         )
 
     def snapshot(self) -> Snapshot:
-        return [
-            (m.weight.detach().numpy().copy(), m.bias.detach().numpy().copy())
-            for m in _torch.linear_layers(self.f.branch)
-        ]
+        return _torch.layer_arrays(self.f.branch)

@@ -406,7 +406,4 @@ class _Trainer:
         return u[:, s > s.max(initial=0.0) * 1e-6]
 
     def snapshot(self) -> Layers:
-        return [
-            (m.weight.detach().numpy().copy(), m.bias.detach().numpy().copy())
-            for m in _torch.linear_layers(self.net)
-        ]
+        return _torch.layer_arrays(self.net)

@@ -56,6 +56,15 @@ def linear_layers(net: nn.Module) -> list[nn.Linear]:
     return [m for m in net.modules() if isinstance(m, nn.Linear)]
 
 
+def layer_arrays(net: nn.Module) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Copies of the ``(weight, bias)`` of every ``nn.Linear`` layer of ``net``, in order: the
+    snapshot the training loop keeps of the best iteration."""
+    return [
+        (m.weight.detach().numpy().copy(), m.bias.detach().numpy().copy())
+        for m in linear_layers(net)
+    ]
+
+
 def check_layer_sizes(
     sizes: Sequence[int] | int, name: str, *, allow_empty: bool = True
 ) -> tuple[int, ...]:
