@@ -32,17 +32,6 @@ def linear_data():
 
 
 @pytest.fixture(scope="session")
-def nonlinear_data():
-    return make_embeddings(
-        n_features=32,
-        n_identity_subjects=150,
-        n_emotion_subjects=30,
-        images_per_expression=2,
-        nonlinear=True,
-    )
-
-
-@pytest.fixture(scope="session")
 def tiny_data():
     """A few rows in 8 dimensions: enough to exercise the API quickly."""
     return make_embeddings(
