@@ -63,7 +63,7 @@ def plot_tsne(
     fig, axes = _figure(len(embeddings))
     for ax, (name, x) in zip(axes, embeddings.items(), strict=True):
         x = np.asarray(x, dtype=np.float64)[rows]
-        if x.shape[1] > 50:
+        if x.shape[1] > 50 and len(x) > 50:
             x = PCA(n_components=50, random_state=random_state).fit_transform(x)
         tsne = TSNE(
             perplexity=min(perplexity, (len(rows) - 1) / 3),

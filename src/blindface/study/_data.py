@@ -52,7 +52,8 @@ class StudyData:
         """Rows of dataset ``name`` whose person may fit a blinder."""
         table = self.datasets[name].table
         reserved = self.reserved_people.get(name, frozenset())
-        return (table["subject"].notna() & ~table["subject"].isin(reserved)).to_numpy()
+        eligible = table["subject"].notna() & ~table["subject"].astype(str).isin(reserved)
+        return eligible.to_numpy(dtype=bool, copy=True)
 
 
 # -- labels ----------------------------------------------------------------------------------
@@ -209,7 +210,7 @@ def fit_halves(data: StudyData, seed: int) -> dict[str, frozenset[str]]:
             continue
         table = data.datasets[name].table
         people = np.asarray(sorted(set(table["subject"][data.fit_eligible(name)].astype(str))))
-        halves[name] = frozenset(rng.permutation(people)[: len(people) // 2])
+        halves[name] = frozenset(str(p) for p in rng.permutation(people)[: len(people) // 2])
     return halves
 
 
