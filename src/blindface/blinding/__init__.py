@@ -16,7 +16,7 @@ from blindface.blinding._lnl import LearningNotToLearn
 from blindface.blinding._onnx import export_recognizer
 from blindface.blinding._sensitivenets import SensitiveNets
 from blindface.blinding._within_subject import WithinSubjectProjection
-from blindface.blinding._workflow import METHODS, fit_stores, transform_store
+from blindface.blinding._workflow import METHODS, fit_stores
 
 __all__ = [
     "INLP",
@@ -29,5 +29,4 @@ __all__ = [
     "export_recognizer",
     "fit_stores",
     "load",
-    "transform_store",
 ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,6 @@ from blindface.blinding._base import Blinder
 from blindface.blinding._inlp import INLP
 from blindface.blinding._leace import LEACE
 from blindface.blinding._lnl import LearningNotToLearn
-from blindface.blinding._persistence import load
 from blindface.blinding._sensitivenets import SensitiveNets
 from blindface.blinding._within_subject import WithinSubjectProjection
 
@@ -104,45 +102,3 @@ def plot_history(history: list[dict[str, Any]], path: Path, *, title: str) -> Pa
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
-
-
-def transform_store(
-    model: str | os.PathLike | Blinder, embeddings: str | os.PathLike, out: str | os.PathLike
-) -> Path:
-    """Write a copy of the store ``embeddings`` whose ``embedding`` column is blinded.
-
-    Rows without a face stay null; the file metadata records the blinding model.
-    """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from blindface.blinding._persistence import write_atomic
-    from blindface.store import METADATA_KEY, read_store
-
-    blinder = model if isinstance(model, Blinder) else load(model)
-    store = read_store(embeddings)
-    ok = store.ok
-    blinded = np.zeros((len(ok), blinder.n_features_out_), dtype=np.float32)
-    if ok.any():
-        blinded[ok] = blinder.transform(store.embeddings[ok])
-    k = blinded.shape[1]
-    values = pa.array(blinded.reshape(-1), type=pa.float32())
-    column = pa.FixedSizeListArray.from_arrays(values, k, mask=pa.array(~ok))
-    arrow = pq.read_table(embeddings)
-    arrow = arrow.set_column(arrow.column_names.index("embedding"), "embedding", column)
-    metadata = dict(store.metadata)
-    metadata["dim"] = k
-    metadata["blinding"] = {
-        "method": type(blinder).__name__,
-        "model": str(model) if not isinstance(model, Blinder) else None,
-        "source_dim": int(blinder.n_features_in_),
-    }
-    schema_meta = dict(arrow.schema.metadata or {})
-    schema_meta[METADATA_KEY] = json.dumps(metadata, sort_keys=True).encode()
-    arrow = arrow.replace_schema_metadata(schema_meta)
-    sink = pa.BufferOutputStream()
-    pq.write_table(arrow, sink)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(out, sink.getvalue().to_pybytes())
-    return out
