@@ -205,7 +205,7 @@ def row_problem(
     status = np.asarray(statuses, dtype=object)
     embedded = np.isin(status, EMBEDDED_STATUSES)
     known = embedded | (status == "failed")
-    finite = np.isfinite(values).all(axis=1)
+    finite = np.asarray(np.isfinite(values).all(axis=1), dtype=bool)
     norm = np.linalg.norm(np.where(finite[:, None], values, 0), axis=1)
     checks = [
         (~known, lambda i: f"has the unknown face_status {status[i]!r}"),

@@ -12,6 +12,7 @@ an underscore.
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
@@ -91,7 +92,7 @@ def fix_for(path: Path, meta: Mapping[str, Any] | None = None) -> str:
     )
 
 
-def open_store(path: str | Path) -> StoreLayout:
+def open_store(path: str | os.PathLike[str]) -> StoreLayout:
     """Open a store of either layout; the footers (or manifest) are verified, not yet the rows."""
     path = Path(path)
     if path.is_dir():

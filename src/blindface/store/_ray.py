@@ -63,7 +63,7 @@ def _data_context(progress: bool) -> Any:
     """Ray Data's context, quiet (its constructor warns about its own deprecated fields)."""
     import ray.data
 
-    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         context = ray.data.DataContext.get_current()
@@ -160,7 +160,6 @@ def ray_entries(
             batch_format="pyarrow",
             compute=_pool(ray, len(blocks), num_actors),
             num_cpus=1,
-            max_restarts=0,
             **({"num_gpus": num_gpus} if num_gpus else {}),
         )
         for table in results.iter_batches(batch_size=None, batch_format="pyarrow"):
@@ -255,7 +254,6 @@ def ray_blinded_parts(
             batch_format="pyarrow",
             compute=_pool(ray, len(blocks), num_actors),
             num_cpus=1,
-            max_restarts=0,
         )
         for table in results.iter_batches(batch_size=None, batch_format="pyarrow"):
             for unit, blob in zip(

@@ -30,7 +30,7 @@ class EmbeddingStore:
     @property
     def ok(self) -> np.ndarray:
         """Boolean mask of the rows that hold a (finite) embedding."""
-        return np.isfinite(self.embeddings).all(axis=1)
+        return np.asarray(np.isfinite(self.embeddings).all(axis=1), dtype=bool)
 
     def __len__(self) -> int:
         return len(self.table)
@@ -49,7 +49,7 @@ class StoreBatch:
     @property
     def ok(self) -> np.ndarray:
         """Boolean mask of the rows that hold a (finite) embedding."""
-        return np.isfinite(self.embeddings).all(axis=1)
+        return np.asarray(np.isfinite(self.embeddings).all(axis=1), dtype=bool)
 
     def __iter__(self) -> Iterator[Any]:
         return iter((self.embeddings, self.table))
@@ -114,7 +114,7 @@ def iter_store_batches(
             keep = [c for c in keep if c in columns]
         frame = to_pandas(group.select(keep), layout.meta)
         if embedded_only:
-            ok = np.isfinite(embeddings).all(axis=1)
+            ok = np.asarray(np.isfinite(embeddings).all(axis=1), dtype=bool)
             embeddings, frame = embeddings[ok], frame[ok].reset_index(drop=True)
         for start in range(0, len(frame), batch_size):
             stop = start + batch_size

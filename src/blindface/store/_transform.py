@@ -63,7 +63,7 @@ def transform_store(
             "give the folder"
         )
     layout = open_store(store)
-    blinder = model if isinstance(model, Blinder) else load(model)
+    blinder: Any = model if isinstance(model, Blinder) else load(model)
     dim = layout.meta.get("dim")
     if dim is not None and int(blinder.n_features_in_) != dim:
         raise ValueError(
@@ -82,7 +82,7 @@ def transform_store(
     from blindface.store._ray import ray_blinded_parts
 
     parts = ray_blinded_parts(
-        layout, model, schema, address=address, num_actors=num_actors, progress=progress
+        layout, str(model), schema, address=address, num_actors=num_actors, progress=progress
     )
     return write_partitioned(out, schema, parts, meta)
 

@@ -87,14 +87,14 @@ def write_store(
     if clash:
         raise ValueError(f"the table already has the store's column(s) {clash}; drop them first")
     n = len(embeddings)
-    finite = np.isfinite(embeddings).all(axis=1)
+    finite = np.asarray(np.isfinite(embeddings).all(axis=1), dtype=bool)
     statuses = (
         list(face_status)
         if face_status is not None
         else ["detected" if ok else "failed" for ok in finite]
     )
-    reasons = list(face_reason) if face_reason is not None else [None] * n
-    hashes = list(content_hash) if content_hash is not None else [None] * n
+    reasons: list[str | None] = list(face_reason) if face_reason is not None else [None] * n
+    hashes: list[str | None] = list(content_hash) if content_hash is not None else [None] * n
     if not len(statuses) == len(reasons) == len(hashes) == n:
         raise ValueError(f"face_status, face_reason and content_hash need {n} values each")
     valid = finite & np.array([status != "failed" for status in statuses], dtype=bool)
