@@ -59,7 +59,7 @@ def test_file_and_partitioned_layouts_read_back_alike(tmp_path, dim, small_row_g
     ]
     a, b = read_store(single), read_store(folder)
     pd.testing.assert_frame_equal(a.table, b.table)
-    pd.testing.assert_frame_equal(a.table[list(table.columns)], table)
+    pd.testing.assert_frame_equal(a.table.loc[:, list(table.columns)], table)
     assert a.embeddings.tobytes() == b.embeddings.tobytes()
     assert a.embeddings.shape == (100, dim) and a.metadata == b.metadata
     assert a.metadata["dim"] == dim and a.metadata["n_images"] == 100

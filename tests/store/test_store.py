@@ -48,7 +48,7 @@ def test_store_contents(small_store):
     store = read_store(out)
     assert len(store) == 12 and store.embeddings.shape == (12, 128)
     assert store.embeddings.dtype == np.float32
-    pd.testing.assert_frame_equal(store.table[list(table.columns)], table)
+    pd.testing.assert_frame_equal(store.table.loc[:, list(table.columns)], table)
     assert store.ok.tolist() == [True] * 10 + [False, False]
     assert np.isnan(store.embeddings[10:]).all()
     np.testing.assert_allclose(np.linalg.norm(store.embeddings[:10], axis=1), 1, atol=1e-5)

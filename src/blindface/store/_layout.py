@@ -213,6 +213,8 @@ def write_partitioned(
             )
             entries[index] = {"file": name, "rows": written.rows, "digest": written.digest}
             counts.update(written.counts)
+        if not entries:
+            raise StoreError(f"refusing to write {path}: it would hold no rows")
         if sorted(entries) != list(range(len(entries))):
             raise ValueError(f"part indices {sorted(entries)} are not 0..{len(entries) - 1}")
         manifest = {
