@@ -33,6 +33,7 @@ from typing import IO, Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from blindface._io import write_with
@@ -141,29 +142,36 @@ def decode_embeddings(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, n
 # -- checksums ------------------------------------------------------------------------------
 
 
-def content_digest(table: pa.Table) -> str:
-    """BLAKE2b-256 of the store columns of ``table``, independent of how its rows are chunked."""
-    parts = []
-    values, valid = decode_embeddings(table.column("embedding"))
-    parts.append(_blake(values.astype("<f4", copy=False).tobytes()))
-    parts.append(_blake(valid.astype(np.uint8).tobytes()))
+def content_digest(table: pa.Table, decoded: tuple[np.ndarray, np.ndarray] | None = None) -> str:
+    """BLAKE2b-256 of the store columns of ``table``, independent of how its rows are chunked:
+    of the embedding values (float32, zero where null), their validity, and of each string
+    column its values' UTF-8 lengths (-1 for null) and bytes. ``decoded``: the embedding
+    column's :func:`decode_embeddings`, when the caller has it already."""
+    values, valid = decoded or decode_embeddings(table.column("embedding"))
+    parts = [
+        _blake(np.ascontiguousarray(values, "<f4")),
+        _blake(np.ascontiguousarray(valid, np.uint8)),
+    ]
     for name in STORE_COLUMNS[1:]:
         parts.append(_string_digest(table.column(name)))
     return _blake("".join(parts).encode())
 
 
 def _string_digest(column: pa.ChunkedArray) -> str:
-    """Digest of a string column: each value's length (-1 for null) and its UTF-8 bytes."""
     array = column.combine_chunks().cast(pa.string())
     null = array.is_null().to_numpy(zero_copy_only=False)
-    text = [value or "" for value in array.to_pylist()]
-    encoded = [value.encode() for value in text]
-    lengths = np.fromiter((len(value) for value in encoded), np.int64, len(encoded))
+    filled = pc.fill_null(array, "")
+    _, offsets_buffer, data = filled.buffers()
+    offsets = np.frombuffer(offsets_buffer, np.int32)[
+        filled.offset : filled.offset + len(filled) + 1
+    ]
+    lengths = np.diff(offsets).astype("<i8")
     lengths[null] = -1
-    return _blake(lengths.astype("<i8").tobytes()) + _blake(b"".join(encoded))
+    text = memoryview(data)[offsets[0] : offsets[-1]] if data is not None else b""
+    return _blake(lengths) + _blake(text)
 
 
-def _blake(data: bytes) -> str:
+def _blake(data: Any) -> str:
     return hashlib.blake2b(data, digest_size=32).hexdigest()
 
 
@@ -284,7 +292,7 @@ def write_file(
                         f"refusing to write {path}: row {sum(r for r, _ in digests) + row} {what}"
                     )
                 counts.update(statuses)
-                digests.append((table.num_rows, content_digest(table)))
+                digests.append((table.num_rows, content_digest(table, (values, valid))))
                 writer.write_table(table, row_group_size=max(1, table.num_rows))
             if not digests:
                 raise StoreError(f"refusing to write {path}: it would hold no rows")
@@ -423,7 +431,7 @@ def read_row_group(
         table = parquet.read_row_group(index, columns=columns)
         values, valid = decode_embeddings(table.column("embedding"))
         statuses = table.column("face_status").to_pylist()
-        digest = content_digest(table) if expected is not None else None
+        digest = content_digest(table, (values, valid)) if expected is not None else None
     except (pa.ArrowException, OSError, TypeError, ValueError) as exc:
         raise StoreError(f"{path}: row group {index} cannot be read ({exc}); {fix}") from None
     if expected is not None and (table.num_rows, digest) != tuple(expected):
