@@ -78,6 +78,7 @@ def transform_command(
         None, "--address", help="Ray cluster to join (ray engine; default: a local instance)."
     ),
     actors: int = typer.Option(2, "--actors", min=1, help="Ray actors (ray engine)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
     """Blind the embeddings of a store; writes a store of the same columns."""
     from blindface._io import describe_error
@@ -85,7 +86,13 @@ def transform_command(
 
     try:
         path = transform_store(
-            model, embeddings, out, engine=engine, address=address, num_actors=actors
+            model,
+            embeddings,
+            out,
+            engine=engine,
+            address=address,
+            num_actors=actors,
+            progress=progress,
         )
     except (StoreError, ValueError, ModuleNotFoundError, OSError) as error:
         typer.echo(f"error: {describe_error(error)}", err=True)

@@ -152,10 +152,13 @@ def embed_dataset(
                 )
             _fill(cache, entries, chunk_size, bar, task)
 
-    _, _, statuses, reasons, _ = _rows(hashes, errors, cache)
-    if not any(status in EMBEDDED_STATUSES for status in statuses):
-        raise StoreError(_nothing_embedded(out, root, files, statuses, reasons))
-    meta = {**identity}
+    outcomes = [
+        cache.lookup(digest)[1:] if digest else ("failed", error)
+        for digest, error in zip(hashes, errors, strict=True)
+    ]
+    if not any(status in EMBEDDED_STATUSES for status, _ in outcomes):
+        reasons = [reason for _, reason in outcomes]
+        raise StoreError(_nothing_embedded(out, root, files, reasons))
 
     def rows(start: int, stop: int):
         return _rows(hashes[start:stop], errors[start:stop], cache)
@@ -165,7 +168,7 @@ def embed_dataset(
         table,
         model.dim,
         rows,
-        meta,
+        identity,
         partitioned=engine == "ray",
         partition_size=partition_size,
     )
@@ -258,9 +261,7 @@ def _rows(hashes: list[str | None], errors: list[str | None], cache: EmbeddingCa
     return values, valid, statuses, reasons, hashes
 
 
-def _nothing_embedded(
-    out: Path, root: Path, files: list[str], statuses: list[str], reasons: list[str | None]
-) -> str:
+def _nothing_embedded(out: Path, root: Path, files: list[str], reasons: list[str | None]) -> str:
     """Why no image was embedded, and what to check."""
     if not files:
         return f"the table has no rows: nothing to embed, {out} not written"

@@ -59,16 +59,16 @@ def ray_session(address: str | None, num_cpus: int) -> Iterator[Any]:
         ray.shutdown()
 
 
-def _data_context(progress: bool) -> Any:
-    """Ray Data's context, quiet (its constructor warns about its own deprecated fields)."""
+def _quiet_data_context() -> None:
+    """Ray Data without its own progress bars and logs (blindface shows its own progress); its
+    context's constructor warns about its own deprecated fields."""
     import ray.data
 
     logging.getLogger("ray.data").setLevel(logging.ERROR)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         context = ray.data.DataContext.get_current()
-    context.enable_progress_bars = progress
-    return context
+    context.enable_progress_bars = False
 
 
 def _pool(ray: Any, blocks: int, num_actors: int) -> Any:
@@ -130,7 +130,6 @@ def ray_entries(
     num_actors: int,
     batch_size: int,
     num_gpus: float,
-    progress: bool = False,
 ) -> Iterator[Entry]:
     """Embed the files of ``todo`` (hash -> path) on Ray actors; entries stream back in
     completion order."""
@@ -143,7 +142,7 @@ def ray_entries(
         )
     items = list(todo.items())
     with ray_session(address, num_cpus=num_actors) as ray:
-        _data_context(progress)
+        _quiet_data_context()
         blocks = [
             pa.table(
                 {
@@ -218,7 +217,6 @@ def ray_blinded_parts(
     *,
     address: str | None,
     num_actors: int,
-    progress: bool = False,
 ) -> Iterator[tuple[int, list[pa.Table]]]:
     """Blind every row group of ``layout`` on Ray actors: ``(part index, [row group])`` pairs,
     one part per input row group, in completion order."""
@@ -240,7 +238,7 @@ def ray_blinded_parts(
             first += rows
     unit_norm = layout.files[0].unit_norm
     with ray_session(address, num_cpus=num_actors) as ray:
-        _data_context(progress)
+        _quiet_data_context()
         blocks = [pa.Table.from_pylist([unit]) for unit in units]
         results = ray.data.from_arrow(blocks).map_batches(
             BlindActor,

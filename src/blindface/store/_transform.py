@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from blindface.store._layout import (
     write_partitioned,
     write_store_file,
 )
+from blindface.store._progress import progress_bar
 
 
 def transform_store(
@@ -33,7 +35,7 @@ def transform_store(
     engine: str = "local",
     address: str | None = None,
     num_actors: int = 2,
-    progress: bool = False,
+    progress: bool = True,
 ) -> Path:
     """Write a copy of ``store`` whose ``embedding`` column is blinded by ``model``.
 
@@ -49,6 +51,8 @@ def transform_store(
         The blinded store: a Parquet file (``engine="local"``) or a partitioned folder with one
         part per row group of ``store`` (``engine="ray"``, the model loaded in each actor).
         Rows without a face stay null; the metadata records the blinding model.
+    progress
+        Show a progress bar (rows blinded).
     """
     from blindface.blinding import Blinder, load
     from blindface.store._embed import ENGINES
@@ -76,15 +80,24 @@ def transform_store(
         "source_dim": int(blinder.n_features_in_),
     }
     schema = _blinded_schema(pq.read_schema(layout.files[0].path), int(blinder.n_features_out_))
-    if engine == "local":
-        groups = (blind_table(table, blinder, schema) for table in layout.row_groups())
-        return write_store_file(out, schema, groups, meta)
-    from blindface.store._ray import ray_blinded_parts
+    with progress_bar(progress) as bar:
+        task = bar.add_task(f"blinding ({engine})", total=layout.meta.get("n_images"))
+        if engine == "local":
+            groups = (blind_table(table, blinder, schema) for table in layout.row_groups())
+            return write_store_file(out, schema, _advancing(groups, bar, task), meta)
+        from blindface.store._ray import ray_blinded_parts
 
-    parts = ray_blinded_parts(
-        layout, str(model), schema, address=address, num_actors=num_actors, progress=progress
-    )
-    return write_partitioned(out, schema, parts, meta)
+        parts = ray_blinded_parts(
+            layout, str(model), schema, address=address, num_actors=num_actors
+        )
+        counted = ((index, list(_advancing(tables, bar, task))) for index, tables in parts)
+        return write_partitioned(out, schema, counted, meta)
+
+
+def _advancing(tables: Iterable[pa.Table], bar: Any, task: Any) -> Iterator[pa.Table]:
+    for table in tables:
+        yield table
+        bar.advance(task, table.num_rows)
 
 
 def blind_table(table: pa.Table, blinder: Any, schema: pa.Schema) -> pa.Table:
