@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from blindface._io import TEMP_PREFIX
+from blindface.faces import FaceResult
 from blindface.store import (
     EmbeddingStore,
     StoreError,
@@ -220,6 +221,34 @@ def test_rows_contradicting_their_status_are_refused_on_read(tmp_path, vector, s
     _write_sealed(path, table, {"format": "blindface.store/2"})
     with pytest.raises(StoreError, match=f"{path}: row 1 {problem}"):
         read_store(path)
+
+
+class _BrokenEmbedder(FakeEmbedder):
+    """Returns a vector of norm 26,460 for every third image (a corrupted forward pass)."""
+
+    def embed_many(self, images):
+        results = super().embed_many(images)
+        for index, image in enumerate(images):
+            if int(image[0, 0, 0]) % 3 == 0 and results[index].embedding is not None:
+                vector = results[index].embedding * np.float32(26_460)
+                results[index] = FaceResult(vector, "detected")
+        return results
+
+
+def test_a_broken_embedding_is_failed_when_written_not_stored(tmp_path):
+    """One bad vector fails its image (with the reason), never the batch, never the store."""
+    table = make_corpus(tmp_path, 30)
+    out = embed_dataset(
+        table, tmp_path, tmp_path / "s.parquet", embedder=_BrokenEmbedder(), n_jobs=1,
+        progress=False,
+    )  # fmt: skip
+    store = read_store(out)
+    broken = store.table["face_reason"].fillna("").str.contains("unusable result").to_numpy()
+    assert 0 < broken.sum() < 30
+    assert (store.table["face_status"][broken] == "failed").all() and not store.ok[broken].any()
+    assert "norm 26460" in store.table["face_reason"][broken].iloc[0]
+    norms = np.linalg.norm(store.embeddings[store.ok], axis=1)
+    np.testing.assert_allclose(norms, 1, atol=1e-5)
 
 
 def test_ok_excludes_non_finite_rows():
