@@ -229,9 +229,9 @@ class _BrokenEmbedder(FakeEmbedder):
     def embed_many(self, images):
         results = super().embed_many(images)
         for index, image in enumerate(images):
-            if int(image[0, 0, 0]) % 3 == 0 and results[index].embedding is not None:
-                vector = results[index].embedding * np.float32(26_460)
-                results[index] = FaceResult(vector, "detected")
+            vector = results[index].embedding
+            if int(image[0, 0, 0]) % 3 == 0 and vector is not None:
+                results[index] = FaceResult(vector * np.float32(26_460), "detected")
         return results
 
 
@@ -246,7 +246,7 @@ def test_a_broken_embedding_is_failed_when_written_not_stored(tmp_path):
     broken = store.table["face_reason"].fillna("").str.contains("unusable result").to_numpy()
     assert 0 < broken.sum() < 30
     assert (store.table["face_status"][broken] == "failed").all() and not store.ok[broken].any()
-    assert "norm 26460" in store.table["face_reason"][broken].iloc[0]
+    assert "norm 26460" in store.table.loc[broken, "face_reason"].tolist()[0]
     norms = np.linalg.norm(store.embeddings[store.ok], axis=1)
     np.testing.assert_allclose(norms, 1, atol=1e-5)
 
