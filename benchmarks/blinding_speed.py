@@ -1,24 +1,25 @@
 """Fit time of each blinding method and transform throughput, on synthetic embeddings.
 
-The data is shaped like the real study: 128-d L2-normalised embeddings, ~1,200 expression rows
-in 7 classes (86 subjects x 7 expressions x 2) plus 9,000 identity rows of 1,500 subjects,
-with a planted linear expression signal (:mod:`blindface.blinding._synthetic`). Each method is
-fitted with its default parameters (``random_state=0``); the expression probe (logistic
-regression and MLP, held-out subjects) and 1-NN identity accuracy are measured before and
-after. Transform throughput compares SensitiveNets' folded affine map (``transform``) with its
-unfolded 3 x 1024 network (``forward_network``), best of ``--repeats`` runs.
+The data is shaped like the real study, scaled up: 128-d L2-normalised embeddings, ~1,200
+expression rows in 7 classes (86 subjects x 7 expressions x 2) plus 6 identity rows for each of
+``--identity-subjects`` subjects (3,000: ~19,200 rows in all), with a planted linear expression
+signal (:mod:`blindface.blinding._synthetic`). Each method of the registry is fitted with its
+default parameters (``random_state=0``); the expression probe (logistic regression and MLP,
+held-out subjects) and 1-NN identity accuracy are measured before and after. Transform
+throughput compares SensitiveNets' folded affine map (``transform``) with its unfolded
+3 x 1024 network (``forward_network``), best of ``--repeats`` runs.
 
 Writes ``benchmarks/results/blinding_speed.json`` (numbers, machine and versions only).
 
 Run::
 
-    python benchmarks/blinding_speed.py [--n-transform 200000] [--repeats 3]
+    python benchmarks/blinding_speed.py [--identity-subjects 3000] [--n-transform 200000]
+        [--repeats 3]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import time
@@ -34,13 +35,8 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.neural_network import MLPClassifier
 
 import blindface
-from blindface.blinding import (
-    INLP,
-    LEACE,
-    LearningNotToLearn,
-    SensitiveNets,
-    WithinSubjectProjection,
-)
+from blindface._io import write_json
+from blindface.blinding import METHODS
 from blindface.blinding._synthetic import make_embeddings
 
 RESULT = Path(__file__).parent / "results" / "blinding_speed.json"
@@ -79,32 +75,32 @@ def throughput(fn, X: np.ndarray, repeats: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--identity-subjects", type=int, default=3000)
     parser.add_argument("--n-transform", type=int, default=200_000)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
     data = make_embeddings(
         n_features=128,
-        n_identity_subjects=1500,
+        n_identity_subjects=args.identity_subjects,
         images_per_subject=6,
         n_emotion_subjects=86,
         images_per_expression=2,
         random_state=0,
     )
     labels = {"expression": data.expression, "subject": data.subject}
-    methods = {
-        "SensitiveNets": SensitiveNets(random_state=0),
-        "LearningNotToLearn": LearningNotToLearn(random_state=0),
-        "LEACE": LEACE(),
-        "INLP": INLP(random_state=0),
-        "WithinSubjectProjection": WithinSubjectProjection(),
-    }
+    methods = {}
+    for method in METHODS.values():
+        model = method.create()
+        if "random_state" in model.get_params():
+            model.set_params(random_state=0)
+        methods[method.estimator.__name__] = model
     results: dict = {
         "data": {
             "n_rows": len(data.X),
             "n_expression_rows": int(data.is_emotion_row.sum()),
             "n_identity_rows": int((~data.is_emotion_row).sum()),
-            "n_identity_subjects": 1500,
+            "n_identity_subjects": args.identity_subjects,
             "dim": 128,
             "chance_expression": round(1 / 7, 4),
         },
@@ -150,8 +146,7 @@ def main() -> None:
         "sklearn": sklearn.__version__,
         "python": platform.python_version(),
     }
-    RESULT.parent.mkdir(parents=True, exist_ok=True)
-    RESULT.write_text(json.dumps(results, indent=2) + "\n")
+    write_json(RESULT, results)
     print(f"wrote {RESULT}")
 
 

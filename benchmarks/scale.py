@@ -159,7 +159,10 @@ def child_leace(args: argparse.Namespace) -> dict[str, Any]:
     backend = "blindface.blinding.fit_streaming"
     if not hasattr(blindface.blinding, "fit_streaming"):
         backend = "concept_erasure.LeaceFitter.update over iter_store_batches"
-    rank = int(getattr(eraser, "proj_right", np.zeros((0, 0))).shape[0])
+    if hasattr(eraser, "proj_right_"):  # blindface's LEACE: (d, r)
+        rank = int(eraser.proj_right_.shape[1])
+    else:  # concept_erasure's LeaceEraser: (r, d)
+        rank = int(eraser.proj_right.shape[0])
     return {"seconds": round(seconds, 1), "rows_per_s": round(args.n / seconds), "fit": backend,
             "erased_rank": rank}  # fmt: skip
 

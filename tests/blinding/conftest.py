@@ -32,17 +32,6 @@ def linear_data():
 
 
 @pytest.fixture(scope="session")
-def nonlinear_data():
-    return make_embeddings(
-        n_features=32,
-        n_identity_subjects=150,
-        n_emotion_subjects=30,
-        images_per_expression=2,
-        nonlinear=True,
-    )
-
-
-@pytest.fixture(scope="session")
 def tiny_data():
     """A few rows in 8 dimensions: enough to exercise the API quickly."""
     return make_embeddings(
@@ -57,13 +46,13 @@ def tiny_data():
 
 TINY = {
     "SensitiveNets": lambda: SensitiveNets(
-        hidden_layer_sizes=(16, 16), max_rounds=2, epochs=1, classifier_epochs=3, random_state=0
+        hidden_layer_sizes=(16, 16), max_iter=2, epochs=1, classifier_epochs=3, random_state=0
     ),
     "LearningNotToLearn": lambda: LearningNotToLearn(
-        hidden_layer_sizes=(12,), max_epochs=2, random_state=0
+        hidden_layer_sizes=(12,), max_iter=2, random_state=0
     ),
     "LEACE": lambda: LEACE(),
-    "INLP": lambda: INLP(n_iterations=3, random_state=0),
+    "INLP": lambda: INLP(max_iter=3, random_state=0),
     "WithinSubjectProjection": lambda: WithinSubjectProjection(n_components=2),
 }
 

@@ -192,11 +192,11 @@ def _expected_failures(estimator):
 @parametrize_with_checks(
     [
         CheckedLEACE(),
-        CheckedINLP(n_iterations=2, random_state=0),
+        CheckedINLP(max_iter=2, random_state=0),
         CheckedSensitiveNets(
-            hidden_layer_sizes=(8,), max_rounds=1, classifier_epochs=1, neutral=0, random_state=0
+            hidden_layer_sizes=(8,), max_iter=1, classifier_epochs=1, neutral=0, random_state=0
         ),
-        CheckedLNL(hidden_layer_sizes=(8,), max_epochs=1, random_state=0),
+        CheckedLNL(hidden_layer_sizes=(8,), max_iter=1, random_state=0),
         CheckedWithinSubject(n_components=1),
     ],
     expected_failed_checks=_expected_failures,

@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from blindface.blinding import LearningNotToLearn
-from blindface.blinding._lnl import _gaussian_mi, _Residual
+from blindface.blinding._lnl_parts import Residual as _Residual
 from blindface.blinding._torch import dann_ramp, grad_reverse
+from blindface.blinding._torch import gaussian_mi as _gaussian_mi
 
 
 @pytest.mark.parametrize("scale", [0.0, 0.5, 1.0, 3.0])
@@ -31,7 +32,7 @@ def test_dann_ramp():
 
 
 def _fit(data, **params):
-    params = {"hidden_layer_sizes": (12,), "max_epochs": 3, "random_state": 0, **params}
+    params = {"hidden_layer_sizes": (12,), "max_iter": 3, "random_state": 0, **params}
     return LearningNotToLearn(**params).fit(
         data.X, expression=data.expression, subject=data.subject
     )
@@ -40,8 +41,8 @@ def _fit(data, **params):
 def test_schedules_and_history(tiny_data):
     model = _fit(tiny_data, patience=5, grl_schedule="constant")
     assert model.n_iter_ == 3 and len(model.history_) == 4  # epoch 0: before training
-    assert [h["epoch"] for h in model.history_] == [0, 1, 2, 3]
-    assert 0 <= model.best_epoch_ <= 3
+    assert [h["iteration"] for h in model.history_] == [0, 1, 2, 3]
+    assert 0 <= model.best_iter_ <= 3
     assert {
         "primary_loss",
         "emotion_loss",
@@ -66,8 +67,8 @@ def test_training_starts_at_the_identity_map(tiny_data):
     f = _Residual(8, (12,), "relu")
     x = torch.from_numpy(tiny_data.X)
     assert torch.equal(f(x), x)
-    model = _fit(tiny_data, emotion_weight=0.0, similarity_weight=0.0, patience=1, max_epochs=1)
-    if model.best_epoch_ == 0:
+    model = _fit(tiny_data, emotion_weight=0.0, similarity_weight=0.0, patience=1, max_iter=1)
+    if model.best_iter_ == 0:
         np.testing.assert_array_equal(model.transform(tiny_data.X), tiny_data.X)
 
 

@@ -38,15 +38,36 @@ def test_save_load_gives_identical_transform(fitted, tiny_data, tmp_path, name):
     np.testing.assert_array_equal(again.transform(tiny_data.X), model.transform(tiny_data.X))
 
 
-def test_no_pickle_anywhere(fitted, tmp_path):
-    fitted["SensitiveNets"].save(tmp_path)
+@pytest.mark.parametrize("name", METHODS)
+def test_no_pickle_anywhere(fitted, tiny_data, tmp_path, monkeypatch, name):
+    """The files are JSON and safetensors (not a pickle, not a torch zip), and loading never
+    unpickles anything."""
+    import pickle
+
+    import torch
+
+    fitted[name].save(tmp_path)
     blob = (tmp_path / "weights.safetensors").read_bytes()
-    assert b"\x80\x04" not in blob[:16] and b"pickle" not in blob
+    header = int.from_bytes(blob[:8], "little")
+    assert json.loads(blob[8 : 8 + header])  # a safetensors header: a JSON object
+    assert not blob.startswith((b"\x80", b"PK\x03\x04"))  # pickle protocol / torch.save zip
+    json.loads((tmp_path / "config.json").read_text())
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("loading a model must not unpickle")
+
+    for module, attr in ((pickle, "loads"), (pickle, "load"), (pickle, "Unpickler")):
+        monkeypatch.setattr(module, attr, refuse)
+    monkeypatch.setattr(torch, "load", refuse)
+    loaded = blindface.load(tmp_path)
+    np.testing.assert_array_equal(
+        loaded.transform(tiny_data.X), fitted[name].transform(tiny_data.X)
+    )
 
 
 def test_loading_another_method_is_refused(fitted, tmp_path):
     fitted["INLP"].save(tmp_path)
-    with pytest.raises(ValueError, match="holds a INLP model, not SensitiveNets"):
+    with pytest.raises(ValueError, match="holds a 'INLP' model, not one of SensitiveNets"):
         SensitiveNets.load(tmp_path)
     assert isinstance(INLP.load(tmp_path), INLP)
 

@@ -1,4 +1,4 @@
-"""SensitiveNets internals: the folded map, the compact isometry, the triplet loss."""
+"""SensitiveNets internals: the folded, centred map, the compact isometry, the triplet loss."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ import numpy as np
 import torch
 
 from blindface.blinding import SensitiveNets
-from blindface.blinding._sensitivenets import compact_affine, fold, semihard_triplet_loss
+from blindface.blinding._base import fold
+from blindface.blinding._sensitivenets_parts import compact_linear, semihard_triplet_loss
 
 
-def test_folded_map_equals_the_network(fitted, tiny_data):
+def test_folded_network_is_the_network(fitted, tiny_data):
     model = fitted["SensitiveNets"]
     weight, bias = fold(model.coefs_, model.intercepts_)
     assert weight.shape == (16, 8)
@@ -23,39 +24,46 @@ def test_folded_map_equals_the_network(fitted, tiny_data):
     np.testing.assert_allclose(model.forward_network(tiny_data.X), expected, atol=1e-5)
 
 
-def test_compact_output_is_an_isometry_of_the_network_output(fitted, tiny_data):
+def test_output_is_centred_unit_and_blind_to_the_class_means(fitted, tiny_data):
+    """transform = normalise(compact(W (I - QQ^T) (x - mean_))): no constant offset left."""
     model = fitted["SensitiveNets"]
-    full = model.forward_network(tiny_data.X).astype(np.float64)
-    compact = model.transform(tiny_data.X).astype(np.float64)
-    assert compact.shape[1] == 9  # d_in + 1 instead of 16
-    np.testing.assert_allclose(compact @ compact.T, full @ full.T, atol=1e-4)
+    Z = model.transform(tiny_data.X).astype(np.float64)
+    assert Z.shape[1] == 8  # d_in coordinates instead of 16
+    np.testing.assert_allclose(np.linalg.norm(Z, axis=1), 1.0, atol=1e-5)
+    raw = tiny_data.X @ model.weight_.T + model.bias_
+    np.testing.assert_allclose(model.mean_ @ model.weight_.T + model.bias_, 0, atol=1e-5)
+    rows = tiny_data.is_emotion_row
+    labels = tiny_data.expression[rows]
+    means = np.array([raw[rows][labels == c].mean(axis=0) for c in np.unique(labels)])
+    np.testing.assert_allclose(means - raw[rows].mean(axis=0), 0, atol=1e-4)
 
 
-def test_compact_affine_on_random_maps():
+def test_compact_linear_is_an_isometry():
     rng = np.random.default_rng(0)
-    weight, bias = rng.standard_normal((50, 6)), rng.standard_normal(50)
-    cw, cb = compact_affine(weight, bias)
-    X = rng.standard_normal((20, 6))
-    full, small = X @ weight.T + bias, X @ cw.T + cb
-    np.testing.assert_allclose(small @ small.T, full @ full.T, atol=1e-9)
+    weight = rng.standard_normal((50, 6))
+    compact = compact_linear(weight)
+    assert compact.shape == (6, 6)
+    V = rng.standard_normal((20, 6))
+    np.testing.assert_allclose(
+        (V @ compact.T) @ (V @ compact.T).T, (V @ weight.T) @ (V @ weight.T).T
+    )
+    np.testing.assert_allclose(compact, compact.T, atol=1e-12)  # axes along the input's
     square = rng.standard_normal((6, 6))
-    assert compact_affine(square, bias[:6])[0] is square  # nothing to gain: unchanged
+    assert compact_linear(square) is square  # nothing to gain: unchanged
 
 
 def test_full_output_when_not_compact(tiny_data):
     model = SensitiveNets(
-        hidden_layer_sizes=(16,), max_rounds=1, classifier_epochs=2, compact=False, random_state=0
+        hidden_layer_sizes=(16,), max_iter=1, classifier_epochs=2, compact=False, random_state=0
     ).fit(tiny_data.X, expression=tiny_data.expression, subject=tiny_data.subject)
-    np.testing.assert_allclose(
-        model.transform(tiny_data.X), model.forward_network(tiny_data.X), atol=1e-5
-    )
+    assert model.transform(tiny_data.X).shape[1] == 16
 
 
 def test_history_records_rounds(fitted):
     model = fitted["SensitiveNets"]
-    assert model.history_[0]["round"] == 0 and "triplet_loss" not in model.history_[0]
+    assert model.history_[0]["iteration"] == 0 and "triplet_loss" not in model.history_[0]
     assert {"triplet_loss", "neutral_loss", "emotion_val_accuracy"} <= set(model.history_[1])
-    assert 1 <= model.best_round_ <= len(model.history_) - 1
+    assert 1 <= model.best_iter_ <= len(model.history_) - 1 == model.n_iter_
 
 
 def test_semihard_triplet_loss_by_hand():
@@ -72,10 +80,10 @@ def test_semihard_triplet_loss_by_hand():
 
 
 def test_isometric_initialisation_keeps_distances(tiny_data):
-    from blindface.blinding._sensitivenets import _isometric_network
+    from blindface.blinding._sensitivenets_parts import isometric_network
 
     torch.manual_seed(0)
-    net = _isometric_network((8, 32, 32)).double()
+    net = isometric_network((8, 32, 32)).double()
     X = torch.from_numpy(tiny_data.X).double()
     with torch.no_grad():
         Z = net(X)

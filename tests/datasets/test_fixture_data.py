@@ -20,7 +20,7 @@ from blindface.datasets import (
 )
 
 pytestmark = pytest.mark.data
-FIXTURE_DATASETS = ["jaffe", "ckplus", "lfw", "utkface", "celeba"]
+FIXTURE_DATASETS = ["jaffe", "ckplus", "lfw", "utkface", "celeba", "taiwanese"]
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ def test_find_datasets(data_dir: Path) -> None:
     assert find_datasets(data_dir) == FIXTURE_DATASETS
 
 
-def test_all_five_load_fast(data_dir: Path) -> None:
+def test_all_six_load_fast(data_dir: Path) -> None:
     start = time.perf_counter()
     for name in FIXTURE_DATASETS:
         load_dataset(name, data_dir)
@@ -197,6 +197,7 @@ def test_summaries_match_readme(tables: dict[str, pd.DataFrame]) -> None:
         "lfw": (10_521, 3_343),
         "utkface": (6_000, None),
         "celeba": (6_270, 299),
+        "taiwanese": (1_232, 29),
     }
     assert summaries["celeba"]["attributes"]["Smiling"] == 2_893
     assert summaries["utkface"]["labels"]["age"]["20-29"] == 2_676

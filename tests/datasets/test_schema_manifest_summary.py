@@ -73,18 +73,24 @@ def test_manifest_normalises_known_columns(tmp_path: Path) -> None:
         "img/a.png,p1,grumpy,m,,,test\n"
         "img/missing.png,p3,anger,f,Asian,20,train\n"
     )
-    with pytest.warns(DatasetWarning, match=r"skipped 1 manifest rows .*img/missing\.png"):
+    with pytest.warns(DatasetWarning) as record:
         table = load_manifest(tmp_path / "faces.csv")
+    messages = [str(w.message) for w in record]
+    assert len(messages) == 2
+    assert "skipped 1 manifest rows of faces.csv whose image does not exist" in messages[0]
+    assert "img/missing.png" in messages[0]
+    assert "1 expression labels in" in messages[1] and "'grumpy' x1" in messages[1]
     assert list(table.columns) == [*SCHEMA_COLUMNS, "split"]
-    assert table["path"].tolist() == ["img/a.png", "img/b.png"]
+    assert table["path"].tolist() == ["img/b.png", "img/a.png"]  # manifest order
     assert table["dataset"].tolist() == ["faces", "faces"]
-    assert table["expression"].tolist() == [pd.NA, "happy"]
-    assert table["expression_source"].tolist() == ["grumpy", "Happiness"]
-    assert table["gender"].tolist() == ["male", "female"]
-    assert table["ethnicity"].tolist() == [pd.NA, "white"]
-    assert table["ethnicity_group"].tolist() == [pd.NA, "caucasian"]
-    assert table["age"].tolist() == [pd.NA, 31.0]
-    assert table["split"].tolist() == ["test", "train"]
+    assert table["expression"].tolist() == ["happy", pd.NA]
+    assert table["expression_source"].tolist() == ["Happiness", "grumpy"]
+    assert table["gender"].tolist() == ["female", "male"]
+    assert table["ethnicity"].tolist() == ["white", pd.NA]
+    assert table["ethnicity_group"].tolist() == ["caucasian", pd.NA]
+    assert table["age"].tolist() == [31.0, pd.NA]
+    assert table["split"].tolist() == ["train", "test"]
+    assert table.attrs == {"root": str(tmp_path), "skipped_rows": 1}
 
 
 def test_manifest_root_and_errors(tmp_path: Path) -> None:

@@ -272,7 +272,7 @@ def test_missing_dataset_names_expected_folder(tmp_path: Path) -> None:
         find_datasets(tmp_path / "nowhere")
 
 
-def test_find_datasets_all_seven(tmp_path: Path) -> None:
+def test_find_datasets_all_eight(tmp_path: Path) -> None:
     touch(
         tmp_path,
         "Jaffe/jaffedbase/KA.HA1.29.tiff",
@@ -282,10 +282,12 @@ def test_find_datasets_all_seven(tmp_path: Path) -> None:
         "celeba/img_align_celeba/000001.jpg",
         "cfee/CFEE_Database_230/01-04/Images1/01_126_3963.jpg",
         "diveface/HA4K_120/x_identity_0/1.jpg",
+        "Taiwanese/faces_256x256/0121c01.jpg",
     )
     assert find_datasets(tmp_path) == list(DATASET_NAMES)
     assert find_datasets(tmp_path / "LFW") == ["lfw"]
     assert find_datasets(tmp_path / "cfee") == ["cfee"]
+    assert find_datasets(tmp_path / "Taiwanese") == ["taiwanese"]
     lfw = load_dataset("lfw", tmp_path)
     assert lfw["path"].tolist() == ["LFW/lfw/AJ_Cook/AJ_Cook_0001.jpg"]
     assert lfw["expression"].isna().all()
@@ -297,3 +299,16 @@ def test_tables_are_sorted_and_reproducible(tmp_path: Path) -> None:
     first = load_utkface(tmp_path)
     assert first["path"].tolist() == sorted(f"UTKFace/{n}" for n in names)
     pd.testing.assert_frame_equal(first, load_utkface(tmp_path))
+
+
+def test_cfee_follows_folder_links_without_looping(tmp_path: Path) -> None:
+    base = tmp_path / "cfee" / "CFEE_Database_230"
+    touch(tmp_path, "cfee/CFEE_Database_230/01-04/Images1/01_126_3963.jpg")
+    touch(tmp_path, "elsewhere/Images2/02_339_3470.jpg")
+    (base / "05-08").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (base / "01-04" / "Images1" / "loop").symlink_to(base, target_is_directory=True)
+    table = load_cfee(tmp_path)
+    assert table["path"].tolist() == [
+        "cfee/CFEE_Database_230/01-04/Images1/01_126_3963.jpg",
+        "cfee/CFEE_Database_230/05-08/Images2/02_339_3470.jpg",
+    ]

@@ -16,6 +16,18 @@ from blindface.evaluation import (
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
+def _drawn(path, *, min_colours: int = 4):
+    """The PNG decoded: a real, non-blank picture with at least ``min_colours`` colours."""
+    from PIL import Image
+
+    assert path.read_bytes()[:8] == PNG_MAGIC
+    with Image.open(path) as image:
+        pixels = np.asarray(image.convert("RGB"))
+    colours = np.unique(pixels.reshape(-1, 3), axis=0)
+    assert len(colours) >= min_colours, f"{path.name} looks blank ({len(colours)} colours)"
+    return pixels
+
+
 def _embeddings(n: int = 240, d: int = 20, seed: int = 0):
     """Labels spread over all features (plain) and over two features only (concentrated)."""
     rng = np.random.default_rng(seed)
@@ -48,20 +60,28 @@ def test_figures_are_written(tmp_path):
     labels = np.array(["happy", "sad", "angry"])[y]
     embeddings = {"before": spread, "after": concentrated}
     out = plot_tsne(embeddings, labels, tmp_path / "a" / "t.png", max_points=80, max_iter=250)
-    assert out == tmp_path / "a" / "t.png" and out.read_bytes()[:8] == PNG_MAGIC
+    assert out == tmp_path / "a" / "t.png"
+    two_panels = _drawn(out)
+    one = plot_tsne({"x": spread}, labels, tmp_path / "one.png", max_points=80, max_iter=250)
+    one_panel = _drawn(one)
+    assert two_panels.shape[1] > 1.6 * one_panel.shape[1]  # one panel per representation
+    # the three classes are drawn in three colours
+    tab10 = np.array([[31, 119, 180], [255, 127, 14], [44, 160, 44]])
+    for colour in tab10:
+        assert (np.abs(two_panels.astype(int) - colour).sum(axis=2) < 30).sum() > 20
     curve = feature_suppression_curve(
         spread, y, groups, fractions=(0.0, 0.5), n_draws=2, probe="knn"
     )
     out = plot_suppression_curves({"sface": curve}, tmp_path / "s.png", chance=40.0)
-    assert out.read_bytes()[:8] == PNG_MAGIC
+    _drawn(out)
     points = [
         {"method": "none", "leakage": 90.0, "utility": 98.0},
         {"method": "LEACE", "leakage": 60.0, "utility": 97.0, "leakage_std": 2.0},
         {"method": "LEACE", "leakage": 40.0, "utility": 95.0, "leakage_std": 3.0},
     ]
     out = plot_tradeoff(points, tmp_path / "tradeoff.png", chance=35.0)
-    assert out.read_bytes()[:8] == PNG_MAGIC
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "s.png", "tradeoff.png"]
+    _drawn(out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "one.png", "s.png", "tradeoff.png"]
 
 
 def test_figure_inputs_are_checked(tmp_path):

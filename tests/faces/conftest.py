@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pytest
+
+from blindface.datasets import DatasetWarning, load_lfw_pairs
 
 SAMPLES = {
     "jaffe": ("jaffe/jaffedbase", "*.tiff"),
@@ -25,20 +28,14 @@ def sample_files(data_dir: Path, dataset: str, n: int, step: int = 7) -> list[Pa
 
 
 def lfw_pairs(data_dir: Path, n_each: int) -> list[tuple[Path, Path, bool]]:
-    """The first ``n_each`` complete matched and mismatched LFW DevTest pairs."""
-    root = data_dir / "lfw" / "lfw"
-    lines = (data_dir / "lfw" / "pairsDevTest.txt").read_text().splitlines()[1:]
-
-    def image(name: str, number: str) -> Path:
-        return root / name / f"{name}_{int(number):04d}.jpg"
-
-    same, different = [], []
-    for line in lines:
-        parts = line.split("\t")
-        if len(parts) == 3:
-            pair, bucket = (image(parts[0], parts[1]), image(parts[0], parts[2])), same
-        else:
-            pair, bucket = (image(parts[0], parts[1]), image(parts[2], parts[3])), different
-        if pair[0].is_file() and pair[1].is_file() and len(bucket) < n_each:
-            bucket.append(pair)
-    return [(a, b, True) for a, b in same] + [(a, b, False) for a, b in different]
+    """The first ``n_each`` matched and mismatched LFW DevTest pairs whose images are both in
+    the fixture (a subset of LFW: the loader skips, with a warning, the pairs it lacks)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DatasetWarning)
+        table = load_lfw_pairs(data_dir, "devtest")
+    pairs = []
+    for same in (True, False):
+        rows = table[table["same"] == same].head(n_each)
+        for a, b in zip(rows["path_a"], rows["path_b"], strict=True):
+            pairs.append((data_dir / a, data_dir / b, same))
+    return pairs

@@ -1,10 +1,10 @@
-"""read_image: every common format decodes to RGB uint8; bad files fail with a reason."""
+"""read_image: every common pixel format decodes to the right RGB uint8 pixels.
+
+Bad files (empty, truncated, not an image, bombs, links, FIFOs...) are the user-facing
+corpus of ``tests/reliability/test_images.py``.
+"""
 
 from __future__ import annotations
-
-import struct
-import zlib
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,20 +16,6 @@ from blindface.faces import ImageReadError, read_image
 def _gradient(height: int = 40, width: int = 60) -> np.ndarray:
     y, x = np.mgrid[0:height, 0:width]
     return np.stack([x * 4, y * 6, (x + y) * 2], axis=2).astype(np.uint8)
-
-
-def write_png_header_only(path: Path, width: int, height: int) -> None:
-    """A valid 1-bit PNG whose header claims ``width x height`` (a few hundred bytes on disk)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
-
-    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    rows = zlib.compress(b"\x00" * ((width + 7) // 8 + 1) * 4)
-    path.write_bytes(
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
-    )
 
 
 def test_rgb_roundtrip(tmp_path):
@@ -65,7 +51,8 @@ def test_rgba_is_composited_over_white(tmp_path):
 def test_16_bit_png_is_scaled_to_8_bits(tmp_path):
     gray16 = (np.arange(256, dtype=np.uint16).reshape(16, 16)) * 257
     Image.fromarray(gray16).save(tmp_path / "a.png")
-    assert Image.open(tmp_path / "a.png").mode.startswith("I")
+    with Image.open(tmp_path / "a.png") as image:
+        assert image.mode.startswith("I")
     out = read_image(tmp_path / "a.png")
     np.testing.assert_array_equal(out[..., 0], np.arange(256).reshape(16, 16))
 
@@ -75,59 +62,18 @@ def test_cmyk_jpeg_decodes_to_rgb(tmp_path):
     rgb[:, :16] = (220, 40, 40)
     rgb[:, 16:] = (40, 40, 220)
     Image.fromarray(rgb).convert("CMYK").save(tmp_path / "a.jpg", quality=95)
-    assert Image.open(tmp_path / "a.jpg").mode == "CMYK"
+    with Image.open(tmp_path / "a.jpg") as image:
+        assert image.mode == "CMYK"
     out = read_image(tmp_path / "a.jpg")
     assert out.shape == (32, 32, 3)
     assert np.abs(out[8, 4].astype(int) - (220, 40, 40)).max() < 30
     assert np.abs(out[8, 28].astype(int) - (40, 40, 220)).max() < 30
 
 
-def test_exif_orientation_is_applied(tmp_path):
-    rgb = _gradient(20, 50)
-    exif = Image.Exif()
-    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
-    Image.fromarray(rgb).save(tmp_path / "a.jpg", exif=exif, quality=95)
-    out = read_image(tmp_path / "a.jpg")
-    assert out.shape == (50, 20, 3)
-
-
 def test_tiff_and_multipage(tmp_path):
     frames = [Image.fromarray(_gradient()), Image.fromarray(255 - _gradient())]
     frames[0].save(tmp_path / "a.tiff", save_all=True, append_images=frames[1:])
     np.testing.assert_array_equal(read_image(tmp_path / "a.tiff"), _gradient())
-
-
-@pytest.mark.parametrize(
-    ("make", "reason"),
-    [
-        (lambda p: p.write_bytes(b""), "empty file"),
-        (lambda p: p.write_text("hello, I am not a picture\n"), "not an image"),
-        (lambda p: None, "file not found"),
-    ],
-)
-def test_unreadable_files_raise_with_reason(tmp_path, make, reason):
-    path = tmp_path / "bad.jpg"
-    make(path)
-    with pytest.raises(ImageReadError, match=reason) as info:
-        read_image(path)
-    assert info.value.path == str(path) and reason in info.value.reason
-
-
-def test_truncated_jpeg(tmp_path):
-    buffer = tmp_path / "full.jpg"
-    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8)).save(buffer)
-    data = buffer.read_bytes()
-    (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 2])
-    with pytest.raises(ImageReadError, match="truncated"):
-        read_image(tmp_path / "cut.jpg")
-
-
-def test_decompression_bomb_refused_from_header(tmp_path):
-    path = tmp_path / "bomb.png"
-    write_png_header_only(path, 20000, 20000)
-    assert path.stat().st_size < 10_000
-    with pytest.raises(ImageReadError, match="MP limit"):
-        read_image(path)
 
 
 def test_max_pixels_setting(tmp_path):

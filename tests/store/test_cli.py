@@ -22,9 +22,9 @@ def test_embed_summary_shows_skipped_rows_and_totals(data_dir, tmp_path, monkeyp
         pd.DataFrame({"path": chosen}).to_csv(tmp_path / name, index=False)
     real = blindface.datasets.load_manifest
 
-    def loader_that_skipped_rows(name, root=None):
-        table = real(name, root=root)
-        table.attrs["skipped_rows"] = 3  # what the manifest loader reports
+    def loader_that_skipped_rows(name, **options):
+        table = real(name, **options)
+        table.attrs["skipped_rows"] = 3  # what the manifest loader reports (of missing files)
         return table
 
     monkeypatch.setattr(blindface.datasets, "load_manifest", loader_that_skipped_rows)

@@ -1,22 +1,36 @@
-"""Emotion blinding of face embeddings: SensitiveNets, Learning not to Learn, LEACE and INLP
-(the paper's methods) and WithinSubjectProjection.
+"""Emotion blinding of face embeddings.
+
+The methods of the paper (Peña et al. 2020): :class:`SensitiveNets` and
+:class:`LearningNotToLearn`; the linear-erasure baselines :class:`LEACE` and :class:`INLP`; and
+:class:`WithinSubjectProjection`, a method this library adds. :data:`METHODS` is the registry
+(name -> class, kind, description); :func:`register` adds one.
 
 Every method is a scikit-learn transformer fitted with keyword labels,
 ``fit(X, *, expression, subject=None)``; labels may be missing per row (None / NaN / pd.NA).
-Fitted models are saved without pickle (``model.save(directory)``, :func:`load`) and export to
-ONNX (``model.export_onnx(path)``, :func:`export_recognizer`).
+Fitted models are saved without pickle (``model.save(directory)``, :func:`load`; a malformed
+model raises :class:`ModelError`) and export to ONNX (``model.export_onnx(path)``,
+:func:`export_recognizer`). The methods that need only means and covariances also fit in one
+pass over batches (:func:`fit_streaming`).
 """
 
 from __future__ import annotations
 
-from blindface.blinding._base import Blinder, load
+from blindface.blinding._base import Blinder
+from blindface.blinding._export import export_recognizer
 from blindface.blinding._inlp import INLP
 from blindface.blinding._leace import LEACE
 from blindface.blinding._lnl import LearningNotToLearn
-from blindface.blinding._onnx import export_recognizer
+from blindface.blinding._persistence import ModelError
+from blindface.blinding._registry import METHODS, Method, get_method, load, register
 from blindface.blinding._sensitivenets import SensitiveNets
+from blindface.blinding._streaming import (
+    MomentStatistics,
+    accumulate,
+    fit_statistics,
+    fit_streaming,
+)
 from blindface.blinding._within_subject import WithinSubjectProjection
-from blindface.blinding._workflow import METHODS, fit_stores
+from blindface.blinding._workflow import fit_stores
 
 __all__ = [
     "INLP",
@@ -24,9 +38,17 @@ __all__ = [
     "METHODS",
     "Blinder",
     "LearningNotToLearn",
+    "Method",
+    "ModelError",
+    "MomentStatistics",
     "SensitiveNets",
     "WithinSubjectProjection",
+    "accumulate",
     "export_recognizer",
+    "fit_statistics",
     "fit_stores",
+    "fit_streaming",
+    "get_method",
     "load",
+    "register",
 ]

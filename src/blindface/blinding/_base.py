@@ -1,14 +1,21 @@
 """The scikit-learn transformer base every blinding method shares.
 
 A fitted blinding map is a short stack of dense layers ``x -> act(W x + b)`` held as NumPy arrays,
-so ``transform``, saving and ONNX export are written once here and need no PyTorch at inference.
+optionally followed by L2 normalisation, so ``transform``, saving and ONNX export are written once
+here and need no PyTorch at inference. A method's ``fit`` starts with :meth:`Blinder._validate_fit`
+and ends with :meth:`Blinder._set_fitted`.
+
+Imports go one way: ``_base`` uses ``_persistence`` (the file format) and ``_onnx`` (graphs);
+neither knows the estimators. The registry of methods sits above the methods.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -16,7 +23,11 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from blindface.blinding import _onnx, _persistence
-from blindface.blinding._validation import check_embeddings
+from blindface.blinding._params import declared_params
+from blindface.blinding._persistence import AttributeKind, ModelError, Shape
+from blindface.blinding._validation import Labels, check_embeddings, encode_labels, require_classes
+
+Layer = tuple[np.ndarray, np.ndarray, str]
 
 _ACTIVATIONS = {
     "identity": lambda z: z,
@@ -25,18 +36,37 @@ _ACTIVATIONS = {
 }
 
 
+@dataclass(frozen=True)
+class FitInput:
+    """What :meth:`Blinder._validate_fit` returns: float32 ``X`` and the encoded label columns."""
+
+    X: np.ndarray
+    expression: Labels
+    subject: Labels
+    others: dict[str, Labels] = field(default_factory=dict)
+
+    @property
+    def n_features(self) -> int:
+        return int(self.X.shape[1])
+
+
 class Blinder(TransformerMixin, BaseEstimator):
-    """Base class: a fitted blinding map stored as dense layers; save / load / ONNX export."""
+    """Base class: a fitted blinding map stored as dense layers; save / load / ONNX export.
 
-    #: fitted NumPy arrays (or lists of arrays) saved in the safetensors file
-    _array_attributes: ClassVar[tuple[str, ...]] = ()
-    #: fitted JSON-able attributes (classes, history, ...) saved in the config
-    _json_attributes: ClassVar[tuple[str, ...]] = ()
+    Subclasses declare what they fit: ``_arrays`` (array name -> expected shape, with ``"in"`` /
+    ``"out"`` for the input / output dimension), ``_array_lists`` (lists of arrays such as a
+    network's layers) and ``_attributes`` (other fitted attributes -> kind); together with the
+    constructor's type hints they are the schema of the saved model.
+    """
 
-    def __init_subclass__(cls, **kwargs) -> None:
-        super().__init_subclass__(**kwargs)
-        if cls.__module__ != __name__:  # the methods, not the shared bases below
-            _persistence.register(cls)
+    n_features_in_: int
+    classes_: np.ndarray
+
+    _arrays: ClassVar[Mapping[str, Shape]] = {}
+    _array_lists: ClassVar[tuple[str, ...]] = ()
+    _attributes: ClassVar[Mapping[str, AttributeKind]] = {"classes_": "labels"}
+    #: L2-normalise the output (after the layers); see each method's docstring for why
+    _normalize_output: ClassVar[bool] = False
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "n_features_in_")
@@ -48,7 +78,58 @@ class Blinder(TransformerMixin, BaseEstimator):
         tags.transformer_tags.preserves_dtype = ["float32"]
         return tags
 
-    def _layers(self) -> list[tuple[np.ndarray, np.ndarray, str]]:
+    # -- fitting scaffolding ------------------------------------------------------------------
+
+    def fit(
+        self,
+        X: ArrayLike,
+        y: None = None,
+        *,
+        expression: ArrayLike,
+        subject: ArrayLike | None = None,
+    ) -> Blinder:
+        """Fit on embeddings ``X`` with per-row ``expression`` (and ``subject``) labels."""
+        raise NotImplementedError
+
+    def _validate_fit(
+        self,
+        X: ArrayLike,
+        expression: ArrayLike,
+        subject: ArrayLike | None = None,
+        *,
+        per_class: int = 1,
+        others: Mapping[str, ArrayLike | None] | None = None,
+    ) -> FitInput:
+        """Check ``X`` and encode the label columns (missing: None / NaN / pd.NA).
+
+        ``expression`` must have at least two classes with ``per_class`` labelled rows each;
+        ``others`` are further label columns (gender, ...), encoded and checked for length.
+        """
+        X = check_embeddings(X)
+        n = len(X)
+        expr = encode_labels(expression, n, "expression")
+        subj = encode_labels(subject, n, "subject")
+        extra = {name: encode_labels(value, n, name) for name, value in (others or {}).items()}
+        require_classes(expr, "expression", per_class=per_class)
+        return FitInput(X=X, expression=expr, subject=subj, others=extra)
+
+    def _set_fitted(self, n_features: int, classes: np.ndarray, **fitted: Any) -> None:
+        """Set the fitted attributes: ``n_features_in_``, ``classes_`` (the expression classes)
+        and ``fitted`` (name -> value); raise if the fitted map is not finite."""
+        for name, value in fitted.items():
+            setattr(self, name, value)
+        self.classes_ = classes
+        self.n_features_in_ = int(n_features)
+        if not all(np.isfinite(w).all() and np.isfinite(b).all() for w, b, _ in self._layers()):
+            del self.n_features_in_
+            raise FloatingPointError(
+                f"{type(self).__name__} diverged (the fitted map holds NaN or inf): lower "
+                "learning_rate or check the inputs"
+            )
+
+    # -- the fitted map -------------------------------------------------------------------------
+
+    def _layers(self) -> list[Layer]:
         """The fitted map as ``(W, b, activation)`` layers, ``W`` of shape ``(d_out, d_in)``."""
         raise NotImplementedError
 
@@ -66,50 +147,112 @@ class Blinder(TransformerMixin, BaseEstimator):
             out = out @ weight.T
             out += bias
             out = _ACTIVATIONS[activation](out)
+        if self._normalize_output:
+            out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), np.float32(1e-12))
         return out
 
-    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+    def get_feature_names_out(self, input_features: ArrayLike | None = None) -> np.ndarray:
         """Names ``blinded0, blinded1, ...`` of the output columns."""
         check_is_fitted(self)
         return np.array([f"blinded{i}" for i in range(self.n_features_out_)], dtype=object)
 
-    def save(self, path: str | os.PathLike) -> Path:
-        """Save into the directory ``path`` (``config.json`` + ``weights.safetensors``).
-
-        Load it back with ``blindface.load(path)`` or ``type(self).load(path)``.
-        """
-        check_is_fitted(self)
-        return _persistence.save(self, path)
+    # -- saving, loading, export ----------------------------------------------------------------
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> Blinder:
-        """Load a model saved with :meth:`save`; it must be of this method."""
-        _, config = _persistence.read_config(path)
-        if cls is not Blinder and config.get("method") != cls.__name__:
-            raise ValueError(
-                f"{path} holds a {config.get('method')} model, not {cls.__name__}: "
-                "use blindface.load(path) to load whatever method it is"
-            )
-        return _persistence.load(path)
+    def _schema(cls) -> _persistence.ModelSchema:
+        """The saved-model schema of this method."""
+        return _persistence.ModelSchema(
+            params=declared_params(cls),
+            arrays=cls._arrays,
+            array_lists=cls._array_lists,
+            attributes=cls._attributes,
+        )
 
-    def export_onnx(self, path: str | os.PathLike) -> Path:
-        """Write the blinding map as ONNX: input ``embedding`` [N, d] -> output ``blinded``."""
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Save into the folder ``path`` (``config.json`` + ``weights.safetensors``).
+
+        Load it back with ``blindface.load(path)`` or ``type(self).load(path)``. The same fit
+        gives the same bytes. Raises :class:`ModelError` for a map with NaN or inf.
+        """
         check_is_fitted(self)
-        return _onnx.save_onnx(_onnx.layers_graph(self._float32_layers()), path)
+        saved = _persistence.SavedModel(
+            method=type(self).__name__,
+            params=self.get_params(deep=False),
+            n_features_in=int(self.n_features_in_),
+            n_features_out=int(self.n_features_out_),
+            arrays={name: getattr(self, name) for name in (*self._arrays, *self._array_lists)},
+            attributes={name: getattr(self, name) for name in self._attributes},
+        )
+        return _persistence.write_model(path, saved, self._schema())
 
-    def _float32_layers(self) -> list[tuple[np.ndarray, np.ndarray, str]]:
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Blinder:
+        """Load a model of this method saved with :meth:`save` (any method:
+        ``blindface.load``)."""
+        if cls is Blinder:
+            raise TypeError("Blinder.load needs a method class: use blindface.load(path)")
+        return cls._from_saved(
+            _persistence.read_model(path, {cls.__name__: cls._schema()}), Path(path)
+        )
+
+    @classmethod
+    def _from_saved(cls, saved: _persistence.SavedModel, source: Path) -> Blinder:
+        """The estimator a checked :class:`SavedModel` describes; its layers must chain from
+        ``n_features_in`` to ``n_features_out``."""
+        model = cls(**saved.params)
+        for name, value in {**saved.arrays, **saved.attributes}.items():
+            setattr(model, name, value)
+        model.n_features_in_ = saved.n_features_in
+        try:
+            layers = model._layers()
+        except (ValueError, IndexError) as err:
+            message = f"{source}: the weights do not form a {cls.__name__} map: {err}"
+            raise ModelError(message) from None
+        width = saved.n_features_in
+        for i, (weight, bias, _) in enumerate(layers):
+            if weight.ndim != 2 or weight.shape[1] != width or bias.shape != (weight.shape[0],):
+                raise ModelError(
+                    f"{source}: layer {i} of the {cls.__name__} map has weights {weight.shape} "
+                    f"and bias {bias.shape}, which do not take {width}-d inputs"
+                )
+            width = weight.shape[0]
+        if width != saved.n_features_out:
+            raise ModelError(
+                f"{source}: the map gives {width}-d outputs, the config says "
+                f"n_features_out={saved.n_features_out}"
+            )
+        return model
+
+    def export_onnx(self, path: str | os.PathLike[str]) -> Path:
+        """Write the blinding map as ONNX: input ``embedding`` [N, d] -> output ``blinded``
+        (the same computation as :meth:`transform`)."""
+        check_is_fitted(self)
+        graph = _onnx.layers_graph(self._float32_layers(), normalize=self._normalize_output)
+        return _onnx.save_onnx(graph, path)
+
+    def _float32_layers(self) -> list[Layer]:
         return [(w.astype(np.float32), b.astype(np.float32), a) for w, b, a in self._layers()]
 
 
 class AffineBlinder(Blinder):
     """A blinding map that is one affine map ``x -> weight_ @ x + bias_``."""
 
-    _array_attributes: ClassVar[tuple[str, ...]] = ("weight_", "bias_")
+    weight_: np.ndarray
+    bias_: np.ndarray
 
-    def _layers(self) -> list[tuple[np.ndarray, np.ndarray, str]]:
+    _arrays: ClassVar[Mapping[str, Shape]] = {"weight_": ("out", "in"), "bias_": ("out",)}
+
+    def _layers(self) -> list[Layer]:
         return [(self.weight_, self.bias_, "identity")]
 
 
-def load(path: str | os.PathLike) -> Blinder:
-    """Load a blinding model saved with ``model.save(path)``, whatever its method."""
-    return _persistence.load(path)
+def fold(
+    coefs: Sequence[np.ndarray], intercepts: Sequence[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Compose affine layers ``x -> W_k(...(W_1 x + b_1)...) + b_k`` into one float64 ``(W, b)``."""
+    weight = np.eye(coefs[0].shape[1])
+    bias = np.zeros(coefs[0].shape[1])
+    for w, b in zip(coefs, intercepts, strict=True):
+        w = w.astype(np.float64)
+        weight, bias = w @ weight, w @ bias + b
+    return weight, bias

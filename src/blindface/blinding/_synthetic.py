@@ -78,7 +78,7 @@ def make_embeddings(
     true_expression = names[codes].astype(object)
     true_subject = np.array([f"s{s:05d}" for s in subjects], dtype=object)
     is_emotion = np.arange(len(codes)) >= len(id_subject)
-    expression = np.where(is_emotion, true_expression, None)
+    expression = np.where(is_emotion, true_expression, np.array(None, dtype=object))
     return SyntheticEmbeddings(
         X=X.astype(np.float32),
         expression=expression,

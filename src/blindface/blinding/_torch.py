@@ -1,4 +1,5 @@
-"""PyTorch pieces shared by the trained methods: seeding, layers, gradient reversal, progress."""
+"""PyTorch pieces shared by the trained methods: seeding, layers, losses, gradient reversal,
+progress."""
 
 from __future__ import annotations
 
@@ -15,19 +16,25 @@ ACTIVATIONS = {"identity": nn.Identity, "relu": nn.ReLU, "tanh": nn.Tanh}
 
 @contextlib.contextmanager
 def seeded(seed: int) -> Iterator[None]:
-    """Run a block with torch's global RNG seeded and deterministic kernels, restoring both after.
+    """Run a block with torch's global RNG seeded, deterministic kernels and one thread,
+    restoring all three after.
 
-    Parameter initialisation and dropout draw from the global generator, so forking it keeps a
-    ``fit`` from disturbing (or being disturbed by) the caller's random state.
+    Parameter initialisation draws from the global generator, so forking it keeps a ``fit`` from
+    disturbing (or being disturbed by) the caller's random state. The networks are small, so one
+    thread is as fast (much faster on a busy machine), and the fitted weights do not depend on the
+    caller's thread count.
     """
     was_deterministic = torch.are_deterministic_algorithms_enabled()
+    threads = torch.get_num_threads()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         torch.use_deterministic_algorithms(True)
+        torch.set_num_threads(1)
         try:
             yield
         finally:
             torch.use_deterministic_algorithms(was_deterministic)
+            torch.set_num_threads(threads)
 
 
 def mlp(
@@ -49,12 +56,22 @@ def linear_layers(net: nn.Module) -> list[nn.Linear]:
     return [m for m in net.modules() if isinstance(m, nn.Linear)]
 
 
-def check_layer_sizes(sizes: Sequence[int], name: str, *, allow_empty: bool = True) -> tuple:
+def layer_arrays(net: nn.Module) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Copies of the ``(weight, bias)`` of every ``nn.Linear`` layer of ``net``, in order: the
+    snapshot the training loop keeps of the best iteration."""
+    return [
+        (m.weight.detach().numpy().copy(), m.bias.detach().numpy().copy())
+        for m in linear_layers(net)
+    ]
+
+
+def check_layer_sizes(
+    sizes: Sequence[int] | int, name: str, *, allow_empty: bool = True
+) -> tuple[int, ...]:
     """``sizes`` (ints, or one int) as a tuple of positive ints, or a ``ValueError``."""
-    if isinstance(sizes, int | np.integer):
-        sizes = (sizes,)
+    items = [sizes] if isinstance(sizes, int | np.integer) else sizes
     try:
-        out = tuple(int(s) for s in sizes)
+        out = tuple(int(s) for s in items)
     except TypeError as err:
         raise ValueError(f"{name} must be a sequence of layer widths, got {sizes!r}") from err
     if any(s <= 0 for s in out) or (not out and not allow_empty):
@@ -81,6 +98,43 @@ def grad_reverse(x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
 def dann_ramp(progress: float) -> float:
     """Ganin & Lempitsky's ramp ``2 / (1 + exp(-10 p)) - 1``: 0 at the start, -> 1 at the end."""
     return 2.0 / (1.0 + math.exp(-10.0 * progress)) - 1.0
+
+
+def similarity_gap(z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Mean squared gap between the pairwise cosine similarities of ``z`` and of ``x``."""
+    zn, xn = nn.functional.normalize(z, dim=1), nn.functional.normalize(x, dim=1)
+    return nn.functional.mse_loss(zn @ zn.T, xn @ xn.T)
+
+
+def gaussian_mi(z: torch.Tensor, y: torch.Tensor, n_classes: int, shrinkage: float) -> torch.Tensor:
+    """Mutual information between ``z`` and the class ``y`` if each class were Gaussian with a
+    shared covariance: ``(log det S_total - log det S_within) / 2``, both shrunk towards
+    ``shrinkage * mean variance * I`` (invariant to invertible linear maps of ``z`` when
+    ``shrinkage`` is 0). The mean variance is taken over ``min(n, D)`` directions, the most the
+    rows can span, so that wide features (``D`` above the number of rows) get the same ridge as
+    narrow ones.
+
+    With fewer rows than dimensions it is computed exactly from the ``n x n`` Gram matrices
+    (``log det(r I + A^T A / n) = D log r + log det(I + A A^T / (n r))``), so wide features
+    cost no ``D x D`` determinant.
+    """
+    n, dim = z.shape
+    counts = torch.bincount(y, minlength=n_classes).clamp_min(1).to(z.dtype)
+    means = torch.zeros(n_classes, dim, dtype=z.dtype).index_add_(0, y, z) / counts[:, None]
+    total = z - z.mean(dim=0)
+    within = z - means[y]
+    ridge = shrinkage * total.pow(2).sum() / (n * min(n, dim))
+    if n < dim:
+        eye = torch.eye(n, dtype=z.dtype)
+        scale = n * ridge.clamp_min(torch.finfo(z.dtype).tiny)
+        return 0.5 * (
+            torch.logdet(eye + total @ total.T / scale)
+            - torch.logdet(eye + within @ within.T / scale)
+        )
+    eye = torch.eye(dim, dtype=z.dtype)
+    s_total = total.T @ total / n + ridge * eye
+    s_within = within.T @ within / n + ridge * eye
+    return 0.5 * (torch.logdet(s_total) - torch.logdet(s_within))
 
 
 def train_classifier(

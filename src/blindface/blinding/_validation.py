@@ -17,7 +17,7 @@ def check_embeddings(X: ArrayLike, *, n_features: int | None = None, owner: str 
     ``n_features`` is the input dimension a fitted model expects; ``owner`` names it in messages.
     Shape, dtype, sparse and empty inputs get scikit-learn's standard messages.
     """
-    arr = check_array(X, dtype=np.float32, order="C", ensure_all_finite=False)
+    arr = check_array(X, dtype="float32", order="C", ensure_all_finite=False)
     if n_features is not None and arr.shape[1] != n_features:
         raise ValueError(
             f"X has {arr.shape[1]} features, but {owner or 'this model'} is expecting "
@@ -89,13 +89,17 @@ def _is_integral(value: object) -> bool:
 
 def require_classes(labels: Labels, name: str, *, minimum: int = 2, per_class: int = 1) -> None:
     """Raise unless at least ``minimum`` classes have ``per_class`` labelled rows each."""
-    n_ok = int((labels.counts() >= per_class).sum())
+    require_counts(labels.counts(), name, minimum=minimum, per_class=per_class)
+
+
+def require_counts(counts: np.ndarray, name: str, *, minimum: int = 2, per_class: int = 1) -> None:
+    """:func:`require_classes` from the number of labelled rows per class."""
+    n_ok = int((counts >= per_class).sum())
     if n_ok < minimum:
         each = f" with at least {per_class} rows each" if per_class > 1 else ""
         raise ValueError(
             f"{name} needs at least {minimum} distinct classes{each} among the labelled rows, "
-            f"got {n_ok} (of {len(labels.classes)} classes, "
-            f"{int(labels.present.sum())} labelled rows)"
+            f"got {n_ok} (of {len(counts)} classes, {int(counts.sum())} labelled rows)"
         )
 
 

@@ -6,7 +6,13 @@ prints the result. Importing this package registers every subcommand on :data:`a
 
 from __future__ import annotations
 
-from blindface.cli import _blinding, _datasets, _embed, _study  # noqa: F401 (registers commands)
+from blindface.cli import (  # noqa: F401 (importing a module registers its commands)
+    _audit,
+    _blinding,
+    _datasets,
+    _embed,
+    _study,
+)
 from blindface.cli._app import app
 
 __all__ = ["app", "main"]

@@ -2,60 +2,108 @@
 
 from __future__ import annotations
 
+import enum
+from typing import TYPE_CHECKING
+
 import typer
 
+from blindface.blinding import METHODS
 from blindface.cli._app import app
 
+if TYPE_CHECKING:
+    from blindface.blinding._params import Param
 
-def _parse_params(items: list[str]) -> dict:
-    """``KEY=VALUE`` pairs; values are JSON (numbers, true/false, null) or comma lists of ints."""
-    import json
 
-    params = {}
+#: ``--method``'s choices: the blinding registry's names (an Enum is how typer lists choices;
+#: built from the registry at import, so a static checker cannot see its members)
+MethodName = enum.Enum("MethodName", {name: name for name in METHODS}, type=str)
+
+
+def _parse_params(items: list[str], method: str) -> dict[str, Param]:
+    """``KEY=VALUE`` pairs parsed against the declared type of ``method``'s parameter ``KEY``
+    (ints, floats, booleans, strings, ``none``, lists ``1,2`` / ``[0.5, 1]``)."""
+    from blindface.blinding import get_method
+    from blindface.blinding._params import ParamError, declared_params, describe, parse
+
+    declared = declared_params(get_method(method).estimator)
+    params: dict[str, Param] = {}
     for item in items:
         key, sep, raw = item.partition("=")
+        key = key.strip()
         if not sep:
             raise typer.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--param")
+        if key not in declared:
+            known = ", ".join(f"{k} ({describe(h)})" for k, h in declared.items())
+            raise typer.BadParameter(
+                f"{method} has no parameter {key!r}; it has {known}", param_hint="--param"
+            )
         try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
-        if isinstance(value, list) or (isinstance(value, str) and "," in value):
-            value = tuple(int(v) for v in (value if isinstance(value, list) else value.split(",")))
-        params[key] = value
+            params[key] = parse(raw, declared[key], key)
+        except ParamError as err:
+            raise typer.BadParameter(str(err), param_hint="--param") from None
     return params
 
 
 @app.command("fit")
 def fit_command(
-    method: str = typer.Option(
-        ..., "--method", help="sensitivenets, lnl, leace, inlp, within_subject."
+    method_name: MethodName = typer.Option(  # type: ignore[valid-type]  # noqa: B008
+        ..., "--method", help="Blinding method (the registry: blindface.blinding.METHODS)."
     ),
-    embeddings: str = typer.Option(
-        ..., "--embeddings", help="Embedding store with expression labels (Parquet)."
+    embeddings: list[str] = typer.Option(  # noqa: B008 (typer's declaration style)
+        ...,
+        "--embeddings",
+        help="Embedding store with expression labels, or a folder of stores (repeatable: the "
+        "union is used).",
     ),
     out: str = typer.Option(..., "--out", help="Model folder to write (config + weights)."),
-    identity_embeddings: str = typer.Option(
-        None, "--identity-embeddings", help="Extra store of identity rows (e.g. LFW)."
+    identity_embeddings: list[str] = typer.Option(  # noqa: B008
+        [],
+        "--identity-embeddings",
+        help="Store (or folder) of identity rows, e.g. LFW (repeatable); their expression "
+        "labels are dropped.",
     ),
-    param: list[str] = typer.Option(  # noqa: B008 (typer's declaration style)
-        [], "--param", help="Hyper-parameter KEY=VALUE (repeatable), e.g. max_rounds=5."
+    use_identity_expressions: bool = typer.Option(
+        False,
+        "--use-identity-expressions",
+        help="Keep the expression labels of the --identity-embeddings stores.",
+    ),
+    label_map: str = typer.Option(
+        None,
+        "--label-map",
+        help="JSON file {raw label: expression} applied before the built-in synonyms.",
+    ),
+    param: list[str] = typer.Option(  # noqa: B008
+        [], "--param", help="Hyper-parameter KEY=VALUE (repeatable), e.g. max_iter=5."
     ),
     seed: int = typer.Option(0, "--seed", help="random_state of the methods that take one."),
+    no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
 ) -> None:
     """Fit an emotion-blinding method on embedding stores and save it (with training curves)."""
-    from blindface.blinding import METHODS, fit_stores
+    from blindface.blinding import fit_stores, get_method
+    from blindface.blinding._workflow import read_label_map
 
-    params = _parse_params(param)
-    if method in METHODS and "random_state" in METHODS[method]().get_params():
+    method = str(method_name.value)
+    params = _parse_params(param, method)
+    if "random_state" in get_method(method).create().get_params():
         params.setdefault("random_state", seed)
     try:
-        model = fit_stores(
-            method, embeddings, out, identity_embeddings=identity_embeddings, params=params
+        mapping = read_label_map(label_map) if label_map else None
+        fitted = fit_stores(
+            method,
+            embeddings,
+            out,
+            identity_embeddings=identity_embeddings or None,
+            params=params,
+            progress=not no_progress,
+            use_identity_expressions=use_identity_expressions,
+            label_map=mapping,
         )
     except (ValueError, FileNotFoundError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
+    for line in fitted.describe():
+        typer.echo(line)
+    model = fitted.model
     typer.echo(
         f"{type(model).__name__}: {model.n_features_in_} -> {model.n_features_out_} dims, "
         f"saved to {out}"
@@ -105,7 +153,10 @@ def export_recognizer_command(
     model: str = typer.Option(..., "--model", help="Model folder written by `blindface fit`."),
     out: str = typer.Option(..., "--out", help="ONNX file: aligned face -> blinded embedding."),
 ) -> None:
-    """Export SFace + L2 norm + the blinding map as one ONNX graph (input: 1x3x112x112 RGB)."""
+    """Export SFace + L2 norm + the blinding map as one ONNX graph (input: 1x3x112x112 RGB).
+
+    The graph is checked with onnxruntime against the Python path on probe faces before the
+    file is written."""
     from blindface.blinding import export_recognizer
 
     try:

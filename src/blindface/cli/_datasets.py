@@ -16,13 +16,19 @@ def datasets_command(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
-    """Summarise every dataset found under the data root (images, subjects, labels)."""
+    """Summarise every dataset found under the data root (images, subjects, labels).
+
+    Exit status 1 when a dataset fails to load; warnings (skipped files, unreadable folders,
+    unknown labels) go to stderr and, with --json, into each dataset's "warnings".
+    """
     import json
+    import warnings
 
     from rich.console import Console
 
     from blindface.datasets import (
         DatasetLayoutError,
+        DatasetWarning,
         default_data_root,
         summarize_datasets,
         summary_table,
@@ -33,10 +39,17 @@ def datasets_command(
         typer.echo("no data root: pass --data-root DIR or set BLINDFACE_DATA", err=True)
         raise typer.Exit(2)
     try:
-        summaries = summarize_datasets(root)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", DatasetWarning)
+            summaries = summarize_datasets(root)
     except DatasetLayoutError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
+    for warning in caught:
+        typer.echo(f"warning: {warning.message}", err=True)
+    for name, summary in summaries.items():
+        for message in summary.get("warnings", []):
+            typer.echo(f"warning: {name}: {message}", err=True)
     if as_json:
         typer.echo(json.dumps(summaries, indent=2))
     else:

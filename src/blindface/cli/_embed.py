@@ -7,14 +7,15 @@ from pathlib import Path
 import typer
 
 from blindface.cli._app import app
+from blindface.faces import check_embedder_name
 
 
 @app.command("embed")
 def embed_command(
     dataset: str = typer.Argument(
         ...,
-        help="Dataset name (jaffe, ckplus, lfw, utkface, celeba, cfee, diveface), 'all' "
-        "(every dataset found under --data-root) or a CSV manifest (path + label columns).",
+        help="Dataset name (jaffe, ckplus, lfw, utkface, celeba, cfee, diveface, taiwanese), "
+        "'all' (every dataset found under --data-root) or a CSV manifest (path + label columns).",
     ),
     out: str = typer.Option(
         ...,
@@ -25,9 +26,27 @@ def embed_command(
     data_root: str = typer.Option(
         None,
         "--data-root",
-        help="Folder holding the datasets (default: $BLINDFACE_DATA, else ../shared/data).",
+        help="Folder holding the datasets (default: $BLINDFACE_DATA, else ../shared/data); "
+        "for a CSV manifest the folder its paths are relative to (default: the CSV's folder).",
     ),
-    embedder: str = typer.Option("sface", "--embedder", help="sface (default) or dlib."),
+    label_map: str = typer.Option(
+        None,
+        "--label-map",
+        help="CSV manifests: file mapping raw expression labels onto the 8 expressions "
+        "(CSV with header raw,expression, or a JSON object).",
+    ),
+    allow_outside_root: bool = typer.Option(
+        False,
+        "--allow-outside-root",
+        help="CSV manifests: accept absolute paths and paths whose '..' leave the root.",
+    ),
+    embedder: str = typer.Option(
+        "sface",
+        "--embedder",
+        parser=check_embedder_name,
+        help="Face embedder: sface (default), dlib, or onnx:PATH for an ArcFace-family ONNX "
+        "recognizer (e.g. insightface's w600k_r50.onnx; 112x112 RGB crops, (x-127.5)/127.5).",
+    ),
     jobs: int = typer.Option(2, "--jobs", min=1, help="Worker processes."),
     chunk_size: int = typer.Option(
         256, "--chunk-size", min=1, help="Images per cache chunk (work kept if interrupted)."
@@ -63,10 +82,16 @@ def embed_command(
         find_datasets,
         load_dataset,
         load_manifest,
+        read_label_map,
     )
     from blindface.store import embed_dataset, read_metadata
 
-    root = data_root or default_data_root()
+    manifest = dataset.lower().endswith(".csv")
+    if (label_map or allow_outside_root) and not manifest:
+        typer.echo("--label-map and --allow-outside-root apply to CSV manifests only", err=True)
+        raise typer.Exit(2)
+    # a manifest's paths are relative to its own folder unless --data-root is given
+    root = data_root or (Path(dataset).parent if manifest else default_data_root())
     if root is None:
         typer.echo("no data root: pass --data-root DIR or set BLINDFACE_DATA", err=True)
         raise typer.Exit(2)
@@ -81,8 +106,13 @@ def embed_command(
             jobs_list = [(dataset, Path(out))]
         rows: list[tuple[str, int, int | None, dict[str, int], Path]] = []
         for name, target in jobs_list:
-            if name.lower().endswith(".csv"):
-                table = load_manifest(name, root=root)
+            if manifest:
+                table = load_manifest(
+                    name,
+                    root=root,
+                    label_map=read_label_map(label_map) if label_map else None,
+                    allow_outside_root=allow_outside_root,
+                )
             else:
                 table = load_dataset(name, root)
             embed_dataset(

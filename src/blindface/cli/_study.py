@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from blindface.cli._app import app
+from blindface.faces import check_embedder_name
 
 
 @app.command("reproduce")
@@ -17,9 +18,15 @@ def reproduce_command(
         help="Data root holding the datasets (default: BLINDFACE_DATA or ../shared/data).",
     ),
     out: Path = typer.Option(..., "--out", help="Report folder: report.md, results.json, figures."),
-    embedder: str = typer.Option("sface", "--embedder", help="Face embedder: sface or dlib."),
+    embedder: str = typer.Option(
+        "sface",
+        "--embedder",
+        parser=check_embedder_name,
+        help="Face embedder: sface (default), dlib, or onnx:PATH for an ArcFace-family ONNX "
+        "recognizer (e.g. insightface's w600k_r50.onnx; 112x112 RGB crops, (x-127.5)/127.5).",
+    ),
     quick: bool = typer.Option(
-        False, "--quick", help="Fewer epochs, folds and images (< 10 min on 2 cores)."
+        False, "--quick", help="Fewer folds, images and epochs, untuned probes (what CI runs)."
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of every split, probe and blinder."),
     cache_dir: Path | None = typer.Option(
@@ -28,17 +35,39 @@ def reproduce_command(
         help="Embeddings and fitted blinders (default: BLINDFACE_CACHE or ~/.cache/blindface).",
     ),
     jobs: int = typer.Option(2, "--jobs", help="Worker processes."),
+    methods: str | None = typer.Option(
+        None,
+        "--methods",
+        help="Comma-separated blinding methods (default: every registered one).",
+    ),
+    paper_protocol: bool = typer.Option(
+        False,
+        "--paper-protocol",
+        help="Also run the paper's random 80/20 splits in-domain (people on both sides).",
+    ),
 ) -> None:
-    """Run the whole study (embed, blind, Table I, figures, Table II) and write a report."""
+    """Run the whole study (embed; in-domain and leave-one-dataset-out blinders; leakage under
+    both threat models; utility; figures; Table II) and write report.md and results.json."""
+    from dataclasses import replace
+
     from rich.console import Console
 
+    from blindface.blinding import get_method
     from blindface.datasets import default_data_root
-    from blindface.reproduce import Study, run_study
+    from blindface.study import Study, run_study
 
     root = data_root or default_data_root()
     if root is None or not Path(root).is_dir():
         typer.echo("No data root: pass --data-root DIR or set BLINDFACE_DATA.", err=True)
         raise typer.Exit(2)
+    chosen = None
+    if methods:
+        chosen = tuple(m.strip() for m in methods.split(",") if m.strip())
+        try:
+            for name in chosen:
+                get_method(name)
+        except ValueError as error:
+            raise typer.BadParameter(str(error), param_hint="--methods") from None
     console = Console(stderr=True, log_path=False)
     study = Study(
         data_root=Path(root),
@@ -48,5 +77,8 @@ def reproduce_command(
         seed=seed,
         cache_dir=cache_dir,
         n_jobs=jobs,
+        methods=chosen,
     )
+    if paper_protocol:
+        study = replace(study, settings_override=replace(study.settings, random_80_20=True))
     run_study(study, log=lambda message: console.log(message))

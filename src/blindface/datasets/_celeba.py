@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from blindface.datasets._layout import Layout, child, entries, join_posix, relative_posix
+from blindface.datasets._layout import (
+    Layout,
+    child,
+    entries,
+    join_posix,
+    relative_posix,
+    reports_problems,
+)
 from blindface.datasets._schema import DatasetLayoutError, make_table
 
 ATTRIBUTES_FILE = "list_attr_celeba.txt"
@@ -74,6 +81,7 @@ def read_celeba_attributes(path: str | os.PathLike[str]) -> pd.DataFrame:
     return (values == 1).astype("boolean")
 
 
+@reports_problems
 def load_celeba(root: str | os.PathLike[str]) -> pd.DataFrame:
     """CelebA table: subject = identity id (string), gender from ``Male``, expression NA
     (``Smiling`` is an attribute, not an expression), and the 40 attributes as boolean columns
@@ -90,7 +98,8 @@ def load_celeba(root: str | os.PathLike[str]) -> pd.DataFrame:
         ATTRIBUTES_FILE: attributes_file,
         IDENTITY_FILE: identity_file,
     }
-    if missing := [name for name, part in parts.items() if part is None]:
+    if images is None or attributes_file is None or identity_file is None:
+        missing = [name for name, part in parts.items() if part is None]
         present = [f"{p.name}/" if p.is_dir() else p.name for p in parts.values() if p]
         found = f"found {', '.join(present)}" if present else "found nothing"
         raise CELEBA.error(folder, f"{found} but no {', '.join(missing)}")

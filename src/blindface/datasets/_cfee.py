@@ -20,7 +20,9 @@ from blindface.datasets._layout import (
     entries,
     join_posix,
     relative_posix,
+    reports_problems,
     subdirs,
+    walk,
 )
 from blindface.datasets._schema import make_table, normalize_expression, warn_skipped
 
@@ -80,6 +82,7 @@ CFEE = Layout(
 )
 
 
+@reports_problems
 def load_cfee(root: str | os.PathLike[str]) -> pd.DataFrame:
     """CFEE table: subject and category from each file name, anywhere below the CFEE folder.
 
@@ -94,17 +97,16 @@ def load_cfee(root: str | os.PathLike[str]) -> pd.DataFrame:
         k: [] for k in ("path", "subject", "expression", "expression_source", "category")
     }
     bad: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames.sort()
-        prefix = relative_posix(Path(dirpath), root)
-        for name in sorted(filenames):
+    for directory, files in walk(folder):
+        prefix = relative_posix(directory, root)
+        for name in (e.name for e in files):
             if Path(name).suffix.lower() not in IMAGE_SUFFIXES:
                 continue
             match = _NAME.match(name)
-            category = int(match.group(1)) if match else 0
-            if not 1 <= category <= len(CFEE_CATEGORIES):
+            if match is None or not 1 <= int(match.group(1)) <= len(CFEE_CATEGORIES):
                 bad.append(name)
                 continue
+            category = int(match.group(1))
             source = CFEE_CATEGORIES[category - 1]
             rows["path"].append(join_posix(prefix, name))
             rows["subject"].append(match.group(2))

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from pathlib import Path
 
 import pandas as pd
 
-from blindface.datasets._layout import Layout, child, entries, join_posix, relative_posix, subdirs
+from blindface.datasets._layout import (
+    Layout,
+    child,
+    entries,
+    join_posix,
+    relative_posix,
+    reports_problems,
+    subdirs,
+)
 from blindface.datasets._schema import make_table, normalize_expression, warn_skipped
 
 # S010_006_00000013.png = subject S010, sequence 006, frame 13
@@ -67,6 +76,7 @@ CKPLUS = Layout(
 )
 
 
+@reports_problems
 def load_ckplus(
     root: str | os.PathLike[str], *, peak_frames: int = 1, first_frame_neutral: bool = True
 ) -> pd.DataFrame:
@@ -135,14 +145,23 @@ def _load_ck48(root: Path, folder: Path) -> pd.DataFrame:
     return make_table("ckplus", rows, _EXTRA)
 
 
-def _read_code(path: Path) -> str | None:
-    """The CK+ emotion name in an ``*_emotion.txt`` file (a float like ``3.0000000e+00``)."""
+def _read_code(path: Path) -> str:
+    """The CK+ emotion name in an ``*_emotion.txt`` file (a float like ``3.0000000e+00``).
+
+    Raises ValueError saying what is wrong (unreadable, not a number, not a code 0-7).
+    """
     try:
-        value = float(path.read_text().strip())
+        text = path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) else "not ASCII text"
+        raise ValueError(f"cannot be read: {reason or error}") from None
+    try:
+        value = float(text)
     except ValueError:
-        return None
-    code = int(value)
-    return CKPLUS_CODES[code] if value == code and 0 <= code < len(CKPLUS_CODES) else None
+        raise ValueError(f"holds {text[:20]!r}, not a number") from None
+    if not (math.isfinite(value) and value == int(value) and 0 <= value < len(CKPLUS_CODES)):
+        raise ValueError(f"holds {text[:20]!r}, not a code 0-7")
+    return CKPLUS_CODES[int(value)]
 
 
 def _load_original(
@@ -163,15 +182,20 @@ def _load_original(
     }
     bad: list[str] = []
     emotion_files = [
-        Path(entry.path)
+        (Path(entry.path), match)
         for subject_dir in subdirs(labels)
         for sequence_dir in subdirs(subject_dir)
         for entry in entries(sequence_dir)
-        if _EMOTION_FILE.match(entry.name)
+        if (match := _EMOTION_FILE.match(entry.name))
     ]
-    for emotion_file in emotion_files:
-        subject, sequence, peak = _EMOTION_FILE.match(emotion_file.name).groups()
-        name = _read_code(emotion_file)
+    for emotion_file, match in emotion_files:
+        subject, sequence, peak = match.groups()
+        where = emotion_file.relative_to(labels).as_posix()
+        try:
+            name = _read_code(emotion_file)
+        except ValueError as error:
+            bad.append(f"{where} ({error})")
+            continue
         frame_dir = child(images, subject)
         frame_dir = child(frame_dir, sequence) if frame_dir else None
         frames = {
@@ -179,8 +203,10 @@ def _load_original(
             for e in (entries(frame_dir) if frame_dir else [])
             if (m := _FRAME.match(e.name))
         }
-        if name is None or int(peak) not in frames:
-            bad.append(emotion_file.relative_to(labels).as_posix())
+        if frame_dir is None or int(peak) not in frames:
+            bad.append(
+                f"{where} (no frame {int(peak)} in cohn-kanade-images/{subject}/{sequence}/)"
+            )
             continue
         numbers = sorted(n for n in frames if n <= int(peak))
         labelled = [(n, name) for n in numbers[-peak_frames:]]
@@ -199,8 +225,9 @@ def _load_original(
     if not emotion_files:
         raise CKPLUS.error(labels, "found no S###_###_########_emotion.txt files")
     warn_skipped(
-        "CK+ emotion files (bad code or peak frame image missing)",
+        f"CK+ emotion files of {labels} (bad code or peak frame image missing)",
         bad,
-        "a code 0-7 and the named frame in cohn-kanade-images/S###/###/",
+        "one code 0-7 per file (e.g. 3.0000000e+00) and the named frame in "
+        "cohn-kanade-images/S###/###/; fix or remove these files",
     )
     return make_table("ckplus", rows, _EXTRA)

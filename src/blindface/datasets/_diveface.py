@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -22,6 +23,7 @@ from blindface.datasets._layout import (
     entries,
     join_posix,
     relative_posix,
+    reports_problems,
     subdirs,
 )
 from blindface.datasets._schema import ethnicity_group, make_table, warn_skipped
@@ -42,11 +44,16 @@ def _class_labels(name: str) -> tuple[str, str] | None:
     return None
 
 
-def _class_dirs(folder: Path) -> list[Path]:
-    """Class folders directly in ``folder`` or one level down (``4K_120/HA4K_120``)."""
-    found = [sub for sub in subdirs(folder) if _class_labels(sub.name)]
+def _class_dirs(folder: Path) -> list[tuple[Path, tuple[str, str]]]:
+    """Class folders with their ``(gender, ethnicity)``, directly in ``folder`` or one level
+    down (``4K_120/HA4K_120``)."""
+
+    def labelled(candidates: Iterator[Path]) -> list[tuple[Path, tuple[str, str]]]:
+        return [(c, labels) for c in candidates if (labels := _class_labels(c.name))]
+
+    found = labelled(subdirs(folder))
     if not found:
-        found = [c for sub in subdirs(folder) for c in subdirs(sub) if _class_labels(c.name)]
+        found = labelled(c for sub in subdirs(folder) for c in subdirs(sub))
     return found
 
 
@@ -62,6 +69,7 @@ DIVEFACE = Layout(
 )
 
 
+@reports_problems
 def load_diveface(root: str | os.PathLike[str]) -> pd.DataFrame:
     """DiveFace table: subject = identity folder, gender and ethnicity from the class folder.
 
@@ -78,8 +86,7 @@ def load_diveface(root: str | os.PathLike[str]) -> pd.DataFrame:
         k: [] for k in ("path", "subject", "gender", "gender_source", "ethnicity", "group")
     }
     bad: list[str] = []
-    for class_dir in classes:
-        gender, ethnicity = _class_labels(class_dir.name)
+    for class_dir, (gender, ethnicity) in classes:
         for entry in entries(class_dir):
             if entry.is_file():
                 bad.append(f"{class_dir.name}/{entry.name}")

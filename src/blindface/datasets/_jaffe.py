@@ -14,11 +14,13 @@ from blindface.datasets._layout import (
     flat_image_folder,
     join_posix,
     relative_posix,
+    reports_problems,
 )
-from blindface.datasets._schema import make_table, warn_skipped
+from blindface.datasets._schema import make_table, normalize_expression, warn_skipped
 
 # KA.AN1.39.tiff = subject KA, expression AN, take 1, picture number 39
 _NAME = re.compile(r"^([A-Z]{2})\.([A-Z]{2})(\d+)\.(\d+)\.tiff?$", re.IGNORECASE)
+# The JAFFE expression codes, as words for the shared synonym table.
 _CODES = {
     "NE": "neutral",
     "HA": "happy",
@@ -42,6 +44,7 @@ JAFFE = Layout(
 )
 
 
+@reports_problems
 def load_jaffe(root: str | os.PathLike[str]) -> pd.DataFrame:
     """JAFFE table: labels from the file names (``KA.AN1.39.tiff`` = subject KA, angry).
 
@@ -62,13 +65,13 @@ def load_jaffe(root: str | os.PathLike[str]) -> pd.DataFrame:
         if not entry.is_file() or Path(entry.name).suffix.lower() not in {".tif", ".tiff"}:
             continue
         match = _NAME.match(entry.name)
-        code = match.group(2).upper() if match else None
-        if code not in _CODES:
+        if match is None or match.group(2).upper() not in _CODES:
             bad.append(entry.name)
             continue
+        code = match.group(2).upper()
         rows["path"].append(join_posix(prefix, entry.name))
         rows["subject"].append(match.group(1).upper())
-        rows["expression"].append(_CODES[code])
+        rows["expression"].append(normalize_expression(_CODES[code]))
         rows["expression_source"].append(code)
         rows["take"].append(int(match.group(3)))
         rows["picture"].append(int(match.group(4)))

@@ -1,25 +1,123 @@
-"""Finding a dataset's folder under a data root, leniently about case, without decoding images."""
+"""Finding a dataset's folder under a data root, leniently about case, without decoding images.
+
+Folders that cannot be listed and broken symbolic links would make images vanish from a table
+without a word; :func:`entries` reports them instead, and :func:`reports_problems` turns what
+one loader call met into one :class:`DatasetWarning` (or adds it to the loader's
+:class:`DatasetLayoutError`, where it is the likely cause).
+"""
 
 from __future__ import annotations
 
+import functools
 import os
 import re
+import warnings
 from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
-from blindface.datasets._schema import DatasetLayoutError
+from blindface.datasets._schema import DatasetLayoutError, DatasetWarning
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".ppm", ".pgm"})
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+# path -> what is wrong with it and the fix, for the loader call in progress (None: no call)
+_PROBLEMS: ContextVar[dict[str, str] | None] = ContextVar("dataset_problems", default=None)
+
+
+def _describe(problems: dict[str, str]) -> str:
+    shown = "; ".join(f"{path} is {problem}" for path, problem in list(problems.items())[:5])
+    more = f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
+    return (
+        f"{len(problems)} dataset entries could not be read, so their images are missing: "
+        f"{shown}{more}"
+    )
+
+
+def _report(path: str, problem: str) -> None:
+    """Note an unreadable folder or broken link for the current loader call (warn at once when
+    there is none)."""
+    found = _PROBLEMS.get()
+    if found is None:
+        warnings.warn(_describe({path: problem}), DatasetWarning, stacklevel=4)
+    else:
+        found.setdefault(path, problem)
+
+
+def reports_problems(loader: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Decorate a loader so that the unreadable folders and broken links it met are reported
+    once: one :class:`DatasetWarning` after it returns, or appended to the
+    :class:`DatasetLayoutError` it raises. Nested loader calls report in the outermost one."""
+
+    @functools.wraps(loader)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        if _PROBLEMS.get() is not None:
+            return loader(*args, **kwargs)
+        found: dict[str, str] = {}
+        token = _PROBLEMS.set(found)
+        try:
+            result = loader(*args, **kwargs)
+        except DatasetLayoutError as error:
+            if found:
+                raise DatasetLayoutError(f"{error}; {_describe(found)}") from None
+            raise
+        finally:
+            _PROBLEMS.reset(token)
+        if found:
+            warnings.warn(_describe(found), DatasetWarning, stacklevel=2)
+        return result
+
+    return wrapper
+
 
 def entries(folder: Path) -> list[os.DirEntry[str]]:
-    """The entries of ``folder`` sorted by name (empty when it is not a readable folder)."""
+    """The entries of ``folder`` sorted by name; empty when it is not a folder.
+
+    A folder that exists but cannot be listed, and broken symbolic links in it, are reported
+    (see :func:`reports_problems`); broken links are left out.
+    """
     try:
         with os.scandir(folder) as it:
-            return sorted(it, key=lambda e: e.name)
-    except (FileNotFoundError, NotADirectoryError, PermissionError):
+            found = sorted(it, key=lambda e: e.name)
+    except (FileNotFoundError, NotADirectoryError):
         return []
+    except OSError as error:
+        _report(
+            str(folder),
+            f"a folder that cannot be listed ({error.strerror or error}): give read access, "
+            f"e.g. chmod -R a+rX '{folder}'",
+        )
+        return []
+    kept = []
+    for entry in found:
+        if entry.is_symlink() and not os.path.exists(entry.path):
+            _report(
+                entry.path,
+                f"a broken symbolic link to {os.readlink(entry.path)}: restore its target or "
+                "remove the link",
+            )
+        else:
+            kept.append(entry)
+    return kept
+
+
+def walk(folder: Path) -> Iterator[tuple[Path, list[os.DirEntry[str]]]]:
+    """``(folder, its files)`` for ``folder`` and every folder below it; symbolic links to
+    folders are followed, each real folder visited once (no loops)."""
+    seen: set[str] = set()
+    pending = [folder]
+    while pending:
+        current = pending.pop()
+        real = os.path.realpath(current)
+        if real in seen:
+            continue
+        seen.add(real)
+        found = entries(current)
+        yield current, [e for e in found if e.is_file()]
+        pending.extend(Path(e.path) for e in found if e.is_dir())
 
 
 def subdirs(folder: Path) -> Iterator[Path]:

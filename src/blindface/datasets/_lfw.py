@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import os
 import re
 from pathlib import Path
@@ -18,14 +17,16 @@ from blindface.datasets._layout import (
     entries,
     join_posix,
     relative_posix,
+    reports_problems,
     subdirs,
 )
 from blindface.datasets._schema import (
     DatasetLayoutError,
     make_table,
-    normalize_expression,
+    normalize_expressions,
     warn_skipped,
 )
+from blindface.datasets._text import read_csv, read_text
 
 _IMAGE = re.compile(r"^(.+)_(\d{4})\.(jpe?g|png)$", re.IGNORECASE)
 _IMAGE_FOLDERS = ("lfw", "lfw-deepfunneled", "lfw_funneled", "lfw-funneled", "lfw-a")
@@ -72,24 +73,34 @@ def _locate(root: Path) -> tuple[Path, Path]:
 
 
 def _read_labels(path: Path) -> dict[str, str]:
-    with path.open(newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        if reader.fieldnames is None or not {"image", "emotion"} <= set(reader.fieldnames):
-            raise DatasetLayoutError(
-                f"LFW labels {path}: header {reader.fieldnames}; expected columns image,emotion "
-                "with image as <Name>/<Name>_NNNN.jpg"
-            )
-        labels: dict[str, str] = {}
-        for row in reader:
-            labels.setdefault(row["image"].strip(), row["emotion"].strip())
+    """``expressions.csv`` as ``{"<Name>/<Name>_NNNN.jpg": emotion}``; the first labelled row
+    of an image wins, empty emotions are no label."""
+    header, rows = read_csv(path, "LFW labels")
+    if not {"image", "emotion"} <= set(header):
+        raise DatasetLayoutError(
+            f"LFW labels {path}: header {header}; expected columns image,emotion "
+            "with image as <Name>/<Name>_NNNN.jpg"
+        )
+    image, emotion = header.index("image"), header.index("emotion")
+    if short := [n for n, row in rows if len(row) <= max(image, emotion)]:
+        raise DatasetLayoutError(
+            f"LFW labels {path}: lines {short[:5]} have no {header[max(image, emotion)]} "
+            "field; expected image,emotion on every line"
+        )
+    labels: dict[str, str] = {}
+    for _, row in rows:
+        if row[emotion].strip():
+            labels.setdefault(row[image].strip(), row[emotion].strip())
     return labels
 
 
+@reports_problems
 def load_lfw(root: str | os.PathLike[str]) -> pd.DataFrame:
     """LFW table: one row per ``lfw/<Name>/<Name>_NNNN.jpg``, subject = Name.
 
     Expression labels come from ``expressions.csv`` (``image,emotion``, image relative to the
-    image folder) beside the image folder when present; images without a label get NA.
+    image folder; UTF-8, else read as Latin-1 with a warning) beside the image folder when
+    present; images without a label get NA, unknown labels NA with one warning.
     Extra column: ``image_number`` (the NNNN of the name).
     """
     root = Path(root)
@@ -98,7 +109,7 @@ def load_lfw(root: str | os.PathLike[str]) -> pd.DataFrame:
     labels = _read_labels(labels_file) if labels_file is not None else {}
     prefix = relative_posix(images, root)
     rows: dict[str, list] = {
-        k: [] for k in ("path", "subject", "expression", "expression_source", "image_number")
+        k: [] for k in ("path", "subject", "expression_source", "image_number")
     }
     bad: list[str] = []
     for person in subdirs(images):
@@ -109,19 +120,19 @@ def load_lfw(root: str | os.PathLike[str]) -> pd.DataFrame:
             if match is None or match.group(1) != person.name:
                 bad.append(f"{person.name}/{entry.name}")
                 continue
-            source = labels.get(f"{person.name}/{entry.name}")
             rows["path"].append(join_posix(prefix, person.name, entry.name))
             rows["subject"].append(person.name)
-            rows["expression"].append(normalize_expression(source))
-            rows["expression_source"].append(source)
+            rows["expression_source"].append(labels.get(f"{person.name}/{entry.name}"))
             rows["image_number"].append(int(match.group(2)))
     warn_skipped("LFW files with a malformed name", bad, "<Name>/<Name>_NNNN.jpg")
+    rows["expression"] = normalize_expressions(rows["expression_source"], source=str(labels_file))
     return make_table("lfw", rows, {"image_number": "Int64"})
 
 
 def _parse_pairs(path: Path, view: str) -> list[tuple[int, bool, str, int, str, int]]:
     """``(fold, same, name_a, i, name_b, j)`` per line of an official LFW pair list."""
-    lines = [(n, line.split()) for n, line in enumerate(path.read_text().splitlines(), 1)]
+    text = read_text(path, "LFW pair list")
+    lines = [(n, line.split()) for n, line in enumerate(text.splitlines(), 1)]
     lines = [(n, fields) for n, fields in lines if fields]
 
     def fail(message: str) -> DatasetLayoutError:
@@ -156,6 +167,7 @@ def _parse_pairs(path: Path, view: str) -> list[tuple[int, bool, str, int, str, 
     return pairs
 
 
+@reports_problems
 def load_lfw_pairs(
     root: str | os.PathLike[str], view: Literal["devtrain", "devtest", "view2"] = "devtest"
 ) -> pd.DataFrame:

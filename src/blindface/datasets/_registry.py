@@ -13,9 +13,10 @@ from blindface.datasets._cfee import CFEE, load_cfee
 from blindface.datasets._ckplus import CKPLUS, load_ckplus
 from blindface.datasets._diveface import DIVEFACE, load_diveface
 from blindface.datasets._jaffe import JAFFE, load_jaffe
-from blindface.datasets._layout import Layout
+from blindface.datasets._layout import Layout, reports_problems
 from blindface.datasets._lfw import LFW, load_lfw
 from blindface.datasets._schema import DatasetLayoutError
+from blindface.datasets._taiwanese import TAIWANESE, load_taiwanese
 from blindface.datasets._utkface import UTKFACE, load_utkface
 
 _DATASETS: dict[str, tuple[Layout, Callable[[Path], pd.DataFrame]]] = {
@@ -26,6 +27,7 @@ _DATASETS: dict[str, tuple[Layout, Callable[[Path], pd.DataFrame]]] = {
     "celeba": (CELEBA, load_celeba),
     "cfee": (CFEE, load_cfee),
     "diveface": (DIVEFACE, load_diveface),
+    "taiwanese": (TAIWANESE, load_taiwanese),
 }
 
 DATASET_NAMES: tuple[str, ...] = tuple(_DATASETS)
@@ -49,13 +51,15 @@ def _check_name(name: str) -> str:
     return key
 
 
+@reports_problems
 def find_datasets(root: str | os.PathLike[str]) -> list[str]:
     """Names (in :data:`DATASET_NAMES` order) of the datasets present under ``root``: ``root``
     is the dataset itself or holds its folder (e.g. ``jaffe/``, ``ckplus48/``, any case).
 
     Presence only looks at folder names and a few file names; a present dataset may still
     fail to load with a :class:`DatasetLayoutError` saying what is missing. Raises
-    :class:`DatasetLayoutError` when ``root`` is not a folder.
+    :class:`DatasetLayoutError` when ``root`` is not a folder; folders under it that cannot be
+    listed are reported with a :class:`DatasetWarning`.
     """
     if not Path(root).is_dir():
         raise DatasetLayoutError(f"data root {root} is not a folder")

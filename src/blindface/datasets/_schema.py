@@ -104,20 +104,28 @@ ETHNICITY_TO_GROUP: dict[str, str] = {
     "japanese": "east_asian",
     "chinese": "east_asian",
     "korean": "east_asian",
+    "taiwanese": "east_asian",
 }
 """Source ethnicity labels (lower-case) that map onto one of :data:`ETHNICITY_GROUPS`."""
 
 
 class DatasetLayoutError(Exception):
-    """A dataset folder does not have the expected layout (names what is missing and expected)."""
+    """A dataset folder or label file (manifest, label map) does not have the expected layout
+    or encoding; the message names the file, what is wrong and what was expected."""
 
 
 class DatasetWarning(UserWarning):
-    """Some files or rows of a dataset were skipped (malformed name, missing image, ...)."""
+    """Some files or rows of a dataset were skipped or labels left missing (malformed name,
+    missing image, unreadable folder, unknown label, ...)."""
 
 
 def _is_missing(value: Any) -> bool:
     return value is None or (not isinstance(value, str) and bool(pd.isna(value)))
+
+
+def _map_keys(label_map: Mapping[str, str] | None) -> dict[str, str]:
+    """``label_map`` keyed like :data:`EXPRESSION_SYNONYMS` (case- and space-insensitive)."""
+    return {_expression_key(k): v for k, v in (label_map or {}).items()}
 
 
 def normalize_expression(label: Any, label_map: Mapping[str, str] | None = None) -> str | None:
@@ -127,14 +135,29 @@ def normalize_expression(label: Any, label_map: Mapping[str, str] | None = None)
     ``label_map`` (raw label -> one of :data:`EXPRESSIONS`) is consulted first, with the same
     case- and space-insensitive matching as :data:`EXPRESSION_SYNONYMS`.
     """
+    return _normalize(label, _map_keys(label_map))
+
+
+def _normalize(label: Any, keyed_map: Mapping[str, str]) -> str | None:
     if _is_missing(label):
         return None
     key = _expression_key(label)
-    if label_map:
-        mapped = {_expression_key(k): v for k, v in label_map.items()}.get(key)
-        if mapped is not None:
-            return mapped
-    return EXPRESSION_SYNONYMS.get(key)
+    return keyed_map.get(key) or EXPRESSION_SYNONYMS.get(key)
+
+
+def warn_unknown(what: str, unknown: Counter[str], source: str, fix: str) -> None:
+    """One :class:`DatasetWarning` counting the labels (``what``) that were left missing."""
+    if not unknown:
+        return
+    listed = ", ".join(f"{k!r} x{n}" for k, n in unknown.most_common(10))
+    more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
+    where = f" in {source}" if source else ""
+    warnings.warn(
+        f"{sum(unknown.values())} {what}{where} are not known and were left missing: "
+        f"{listed}{more}; {fix}",
+        DatasetWarning,
+        stacklevel=3,
+    )
 
 
 def normalize_expressions(
@@ -143,32 +166,30 @@ def normalize_expressions(
     """:func:`normalize_expression` of every label; labels that are present but unknown become
     ``None`` and are reported in one :class:`DatasetWarning` with their counts (never silently).
 
-    ``source`` names where the labels come from (a file) in the warning.
+    ``source`` names where the labels come from (a file) in the warning. Raises
+    :class:`ValueError` when ``label_map`` maps onto a name that is not in :data:`EXPRESSIONS`.
     """
-    if label_map:
-        bad = {k: v for k, v in label_map.items() if v not in EXPRESSIONS}
-        if bad:
-            raise ValueError(
-                f"label map {source or ''} maps onto unknown expressions {bad}; "
-                f"targets must be one of {', '.join(EXPRESSIONS)}"
-            )
+    bad = {k: v for k, v in (label_map or {}).items() if v not in EXPRESSIONS}
+    if bad:
+        raise ValueError(
+            f"label map{f' for {source}' if source else ''} maps onto unknown expressions "
+            f"{bad}; targets must be one of {', '.join(EXPRESSIONS)}"
+        )
+    keyed_map = _map_keys(label_map)
     out: list[str | None] = []
     unknown: Counter[str] = Counter()
     for label in labels:
-        value = normalize_expression(label, label_map)
+        value = _normalize(label, keyed_map)
         if value is None and not _is_missing(label):
             unknown[str(label)] += 1
         out.append(value)
-    if unknown:
-        listed = ", ".join(f"{k!r} x{n}" for k, n in unknown.most_common(10))
-        where = f" in {source}" if source else ""
-        warnings.warn(
-            f"{sum(unknown.values())} expression labels{where} are not known and were left "
-            f"missing: {listed}; map them with a label map (--label-map FILE: CSV raw,expression "
-            f"or JSON {{raw: expression}}) onto {', '.join(EXPRESSIONS)}",
-            DatasetWarning,
-            stacklevel=2,
-        )
+    warn_unknown(
+        "expression labels",
+        unknown,
+        source,
+        "map them with a label map (--label-map FILE: CSV raw,expression or JSON "
+        f"{{raw: expression}}) onto {', '.join(EXPRESSIONS)}",
+    )
     return out
 
 
@@ -191,7 +212,7 @@ def warn_skipped(what: str, examples: Sequence[str], expected: str) -> None:
     """One :class:`DatasetWarning` naming how many items were skipped, a few examples, and why."""
     if not examples:
         return
-    shown = ", ".join(examples[:3]) + (", ..." if len(examples) > 3 else "")
+    shown = ", ".join(examples[:5]) + (", ..." if len(examples) > 5 else "")
     warnings.warn(
         f"skipped {len(examples)} {what} ({shown}); expected {expected}",
         DatasetWarning,
@@ -203,10 +224,13 @@ def make_table(
     dataset: str,
     columns: Mapping[str, Iterable[Any]],
     extra_dtypes: Mapping[str, str] | None = None,
+    *,
+    sort: bool = True,
 ) -> pd.DataFrame:
     """Build a schema table: all :data:`SCHEMA_COLUMNS` (missing ones filled with NA), nullable
-    dtypes, then the dataset-specific ``extra_dtypes`` columns; one row per image, sorted by path.
-    ``dataset`` fills the ``dataset`` column unless ``columns`` has one."""
+    dtypes, then the dataset-specific ``extra_dtypes`` columns; one row per image, sorted by path
+    (``sort=False`` keeps the given order, as manifests do). ``dataset`` fills the ``dataset``
+    column unless ``columns`` has one."""
     extra_dtypes = dict(extra_dtypes or {})
     data = {name: list(values) for name, values in columns.items()}
     n = len(data["path"])
@@ -222,4 +246,4 @@ def make_table(
     if unknown:
         raise ValueError(f"columns without a dtype: {sorted(unknown)}")
     table = pd.DataFrame(frame)
-    return table.sort_values("path", kind="stable", ignore_index=True)
+    return table.sort_values("path", kind="stable", ignore_index=True) if sort else table

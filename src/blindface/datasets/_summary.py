@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from blindface.datasets._registry import find_datasets, load_dataset
-from blindface.datasets._schema import EXPRESSIONS, DatasetLayoutError
+from blindface.datasets._schema import EXPRESSIONS, DatasetLayoutError, DatasetWarning
 
 if TYPE_CHECKING:  # pragma: no cover
     from rich.table import Table
@@ -68,18 +69,33 @@ def summarize(table: pd.DataFrame) -> dict[str, Any]:
 
 def summarize_datasets(root: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
     """``{name: summarize(load_dataset(name, root))}`` for every dataset found under ``root``;
-    a dataset that fails to load gets ``{"error": message}`` instead."""
+    a dataset that fails to load gets ``{"error": message}`` instead. The
+    :class:`DatasetWarning` messages of loading a dataset (skipped files, unreadable folders,
+    unknown labels) are not emitted but kept in its summary as ``"warnings": [message, ...]``.
+    """
     summaries: dict[str, dict[str, Any]] = {}
     for name in find_datasets(root):
-        try:
-            summaries[name] = summarize(load_dataset(name, root))
-        except DatasetLayoutError as error:
-            summaries[name] = {"error": str(error)}
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", DatasetWarning)
+            summary: dict[str, Any]
+            try:
+                summary = summarize(load_dataset(name, root))
+            except DatasetLayoutError as error:
+                summary = {"error": str(error)}
+        for warning in caught:
+            if not issubclass(warning.category, DatasetWarning):
+                warnings.warn_explicit(
+                    warning.message, warning.category, warning.filename, warning.lineno
+                )
+        if messages := [str(w.message) for w in caught if issubclass(w.category, DatasetWarning)]:
+            summary["warnings"] = messages
+        summaries[name] = summary
     return summaries
 
 
 def summary_table(summaries: dict[str, dict[str, Any]]) -> Table:
     """A rich table of :func:`summarize_datasets` output, one row per dataset."""
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title="Datasets", show_lines=True)
@@ -88,8 +104,10 @@ def summary_table(summaries: dict[str, dict[str, Any]]) -> Table:
     table.add_column("subjects", justify="right")
     table.add_column("labels")
     for name, summary in summaries.items():
+        notes = [f"[yellow]warning[/yellow]: {escape(m)}" for m in summary.get("warnings", [])]
         if "error" in summary:
-            table.add_row(name, "-", "-", f"[red]{summary['error']}[/red]")
+            error = f"[red]{escape(summary['error'])}[/red]"
+            table.add_row(name, "-", "-", "\n".join([error, *notes]))
             continue
         lines = [
             f"[cyan]{column}[/cyan]: " + ", ".join(f"{k} {v:,}" for k, v in counts.items())
@@ -103,6 +121,6 @@ def summary_table(summaries: dict[str, dict[str, Any]]) -> Table:
             name,
             f"{summary['images']:,}",
             "-" if subjects is None else f"{subjects:,}",
-            "\n".join(lines) or "-",
+            "\n".join(lines + notes) or "-",
         )
     return table

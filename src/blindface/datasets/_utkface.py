@@ -15,6 +15,7 @@ from blindface.datasets._layout import (
     flat_image_folder,
     join_posix,
     relative_posix,
+    reports_problems,
 )
 from blindface.datasets._schema import ethnicity_group, make_table, warn_skipped
 
@@ -37,6 +38,7 @@ UTKFACE = Layout(
 )
 
 
+@reports_problems
 def load_utkface(root: str | os.PathLike[str]) -> pd.DataFrame:
     """UTKFace table: age, gender (0 male, 1 female) and race (0 White, 1 Black, 2 Asian,
     3 Indian, 4 Others) from the file names; subject NA (no identity labels).

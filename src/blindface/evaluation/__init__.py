@@ -23,15 +23,43 @@ from blindface.evaluation._fairness import (
     split_celeba_subjects,
 )
 from blindface.evaluation._figures import plot_suppression_curves, plot_tradeoff, plot_tsne
-from blindface.evaluation._leakage import attribute_accuracy, compare_leakage, leakage
+from blindface.evaluation._leakage import (
+    attribute_accuracy,
+    compare_leakage,
+    leakage,
+    threat_leakage,
+    with_diff,
+)
 from blindface.evaluation._probes import PROBES, Probe, make_probe
 from blindface.evaluation._splits import SPLITTERS, random_80_20, subject_disjoint
-from blindface.evaluation._stats import chance_level, diff
+from blindface.evaluation._stats import bootstrap_accuracy_interval, chance_level, diff
 from blindface.evaluation._suppression import feature_suppression_curve, summarise_suppression
-from blindface.evaluation.verification import cosine_scores, verification_accuracy
+from blindface.evaluation._threats import (
+    THREATS,
+    Threat,
+    ThreatView,
+    population_view,
+    relative_view,
+    threat_view,
+)
+from blindface.evaluation.verification import (
+    cosine_scores,
+    identity_separation,
+    verification_accuracy,
+)
 
 __all__ = [
     "CELL_WEIGHTS",
+    "THREATS",
+    "Threat",
+    "ThreatView",
+    "bootstrap_accuracy_interval",
+    "identity_separation",
+    "population_view",
+    "relative_view",
+    "threat_leakage",
+    "threat_view",
+    "with_diff",
     "PROBES",
     "SPLITTERS",
     "Probe",

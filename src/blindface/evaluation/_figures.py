@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,18 +16,9 @@ __all__ = ["plot_suppression_curves", "plot_tradeoff", "plot_tsne"]
 
 
 def _save(fig: Any, path: str | Path) -> Path:
-    """Write ``fig`` as PNG atomically (temporary file in the same folder, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format="png", dpi=150, bbox_inches="tight")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+    from blindface._io import save_figure
+
+    return save_figure(fig, path)
 
 
 def _figure(n_panels: int = 1, panel_size: tuple[float, float] = (5.0, 4.5)) -> tuple[Any, Any]:

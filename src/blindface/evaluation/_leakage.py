@@ -12,9 +12,10 @@ from numpy.typing import ArrayLike
 
 from blindface.evaluation._probes import PROBES, Grid, make_probe, probe_grid
 from blindface.evaluation._splits import SPLITTERS
-from blindface.evaluation._stats import chance_level, diff
+from blindface.evaluation._stats import bootstrap_accuracy_interval, chance_level, diff
+from blindface.evaluation._threats import Threat, threat_view
 
-__all__ = ["attribute_accuracy", "compare_leakage", "leakage"]
+__all__ = ["attribute_accuracy", "compare_leakage", "leakage", "threat_leakage", "with_diff"]
 
 INNER_SPLITS = 3
 
@@ -63,14 +64,15 @@ def _fit_fold(
     train: np.ndarray,
     test: np.ndarray,
     random_state: int,
-) -> tuple[float, dict[str, Any]]:
-    """Train probe ``name`` on ``train`` (tuned by inner CV when ``grid``), score it on ``test``."""
-    from sklearn.exceptions import ConvergenceWarning
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Train probe ``name`` on ``train`` (tuned by inner CV when ``grid``); whether each ``test``
+    row is predicted right, and the chosen hyper-parameters."""
     from sklearn.model_selection import GridSearchCV
 
     estimator = make_probe(name, random_state)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
+        # Inner folds grouped by person cannot always hold every class; a probe that sees too
+        # few examples of a class is exactly what a small evaluation set gives an attacker.
         warnings.filterwarnings("ignore", message="The least populated class")
         if grid and any(len(v) > 1 for v in grid.values()):
             train_groups = None if groups is None else groups[train]
@@ -82,7 +84,7 @@ def _fit_fold(
         else:
             params = {k: v[0] for k, v in (grid or {}).items()}
             model = estimator.set_params(**params).fit(X[train], y[train])
-    return float(np.mean(model.predict(X[test]) == y[test]) * 100.0), params
+    return np.asarray(model.predict(X[test]) == y[test]), params
 
 
 def leakage(
@@ -97,6 +99,7 @@ def leakage(
     tune: bool = True,
     grids: Mapping[str, Grid] | None = None,
     n_jobs: int = 2,
+    n_bootstrap: int = 1000,
 ) -> pd.DataFrame:
     """Accuracy of fresh probes trained to predict ``y`` from the representation ``X``.
 
@@ -129,14 +132,19 @@ def leakage(
         Replace the registry grid of these probes (e.g. smaller grids in tests).
     n_jobs : int
         Parallel (probe, split) fits.
+    n_bootstrap : int
+        Resamples of the people-bootstrap interval (0: no interval).
 
     Returns
     -------
     pandas.DataFrame
         One row per probe: ``probe``, ``protocol``, ``accuracy`` (mean over splits, percent),
-        ``std`` (population std over splits), ``chance`` (majority class, percent),
-        ``n_train`` and ``n_test`` (mean rows per split), ``fold_accuracies`` (list) and
-        ``best_params`` (list of the chosen hyper-parameters, one dict per split).
+        ``std`` (population std over splits), ``ci_low`` and ``ci_high`` (95 % bootstrap
+        interval over people of the pooled held-out accuracy; over rows without ``groups``;
+        NaN with ``n_bootstrap=0`` or under ``random_80_20``, whose test rows repeat),
+        ``chance`` (majority class, percent), ``n`` (rows), ``n_people``, ``n_train`` and
+        ``n_test`` (mean rows per split), ``fold_accuracies`` (list) and ``best_params`` (list
+        of the chosen hyper-parameters, one dict per split).
     """
     from joblib import Parallel, delayed
 
@@ -160,14 +168,26 @@ def leakage(
     rows = []
     for i, name in enumerate(probes):
         fold = results[i * len(splits) : (i + 1) * len(splits)]
-        accuracies = [acc for acc, _ in fold]
+        accuracies = [float(np.mean(hits) * 100.0) for hits, _ in fold]
+        low = high = float("nan")
+        if n_bootstrap and protocol == "subject_disjoint":
+            correct = np.zeros(len(codes), dtype=bool)
+            for (hits, _), (_, test) in zip(fold, splits, strict=True):
+                correct[test] = hits
+            low, high = bootstrap_accuracy_interval(
+                correct, groups, n_resamples=n_bootstrap, random_state=random_state
+            )
         rows.append(
             {
                 "probe": name,
                 "protocol": protocol,
                 "accuracy": float(np.mean(accuracies)),
                 "std": float(np.std(accuracies)),
+                "ci_low": low,
+                "ci_high": high,
                 "chance": chance,
+                "n": int(len(codes)),
+                "n_people": None if groups is None else int(len(np.unique(groups.astype(str)))),
                 "n_train": int(round(float(np.mean([len(tr) for tr, _ in splits])))),
                 "n_test": int(round(float(np.mean([len(te) for _, te in splits])))),
                 "fold_accuracies": accuracies,
@@ -218,3 +238,40 @@ def compare_leakage(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
             ],
         }
     )
+
+
+def threat_leakage(
+    X: ArrayLike,
+    y: ArrayLike,
+    groups: ArrayLike,
+    *,
+    threat: Threat,
+    reference: ArrayLike | None = None,
+    sessions: ArrayLike | None = None,
+    **kwargs: Any,
+) -> pd.DataFrame:
+    """:func:`leakage` under a threat model (people disjoint between probe training and testing).
+
+    ``threat="population"`` probes ``X`` itself; ``"relative"`` probes ``phi(x) - phi(ref)``
+    against each person's enrolled reference photo (``reference``: rows that can be it, e.g. the
+    neutral ones; ``sessions``: see :func:`relative_view`). ``kwargs`` go to :func:`leakage`
+    (probes, n_splits, tune, random_state, n_jobs, n_bootstrap, grids). The output has a
+    ``threat`` column first.
+    """
+    view = threat_view(threat, X, y, groups, reference=reference, sessions=sessions)
+    frame = leakage(view.X, view.y, groups=view.groups, protocol="subject_disjoint", **kwargs)
+    frame.insert(0, "threat", threat)
+    return frame
+
+
+def with_diff(after: pd.DataFrame, before: pd.DataFrame) -> pd.DataFrame:
+    """``after`` with a ``diff`` column against ``before`` (same probes, threats, labels)."""
+    keys = [k for k in ("threat", "probe") if k in after and k in before]
+    base = before.set_index(keys)["accuracy"]
+    rows = after.copy()
+    lookup = rows.set_index(keys).index
+    rows["diff"] = [
+        diff(float(base.loc[key]), float(a), float(c)) if key in base.index else float("nan")
+        for key, a, c in zip(lookup, rows["accuracy"], rows["chance"], strict=True)
+    ]
+    return rows

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-__all__ = ["cosine_scores", "verification_accuracy"]
+__all__ = ["cosine_scores", "identity_separation", "verification_accuracy"]
 
 
 def cosine_scores(emb_a: ArrayLike, emb_b: ArrayLike) -> np.ndarray:
@@ -111,3 +111,61 @@ def verification_accuracy(
         threshold = _best_threshold(scores[~test], y[~test])
         accuracies.append(np.mean((scores[test] > threshold) == y[test]) * 100.0)
     return float(np.mean(accuracies)), float(np.std(accuracies))
+
+
+def identity_separation(
+    X: ArrayLike,
+    subject: ArrayLike,
+    *,
+    far: float = 0.001,
+    max_impostor_pairs: int = 200_000,
+    random_state: int = 0,
+) -> dict[str, float | int]:
+    """How well cosine similarity of ``X`` tells the same person from different people.
+
+    Every same-person pair is scored, with up to ``max_impostor_pairs`` random different-person
+    pairs (seeded). Returns ``roc_auc`` (percent), ``tar_at_far`` (percent of same-person pairs
+    accepted at the threshold that accepts a fraction ``far`` of different-person pairs), the
+    ``threshold`` and the pair counts. Use it on a store's own faces, where no official pair list
+    exists.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    X = np.asarray(X, dtype=np.float64)
+    people = np.asarray(subject, dtype=object)
+    if X.ndim != 2 or len(X) != len(people):
+        raise ValueError(f"X must be 2-D with one subject per row, got {X.shape}, {people.shape}")
+    if not 0.0 < far < 1.0:
+        raise ValueError(f"far must be in (0, 1), got {far}")
+    _, codes = np.unique(people.astype(str), return_inverse=True)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.flatnonzero(np.diff(codes[order])) + 1
+    genuine_a, genuine_b = [], []
+    for members in np.split(order, bounds):
+        if len(members) > 1:
+            a, b = np.triu_indices(len(members), k=1)
+            genuine_a.append(members[a])
+            genuine_b.append(members[b])
+    if not genuine_a:
+        raise ValueError("no person has two or more images: identity utility needs them")
+    ga, gb = np.concatenate(genuine_a), np.concatenate(genuine_b)
+    rng = np.random.default_rng(random_state)
+    n_draw = min(max_impostor_pairs * 2, len(X) * (len(X) - 1))
+    ia, ib = rng.integers(0, len(X), n_draw), rng.integers(0, len(X), n_draw)
+    keep = codes[ia] != codes[ib]
+    ia, ib = ia[keep][:max_impostor_pairs], ib[keep][:max_impostor_pairs]
+    if len(ia) == 0:
+        raise ValueError("every row is the same person: identity utility needs several people")
+    genuine = cosine_scores(X[ga], X[gb])
+    impostor = cosine_scores(X[ia], X[ib])
+    scores = np.concatenate([genuine, impostor])
+    same = np.concatenate([np.ones(len(genuine), bool), np.zeros(len(impostor), bool)])
+    threshold = float(np.quantile(impostor, 1.0 - far, method="higher"))
+    return {
+        "roc_auc": float(roc_auc_score(same, scores) * 100.0),
+        "tar_at_far": float(np.mean(genuine > threshold) * 100.0),
+        "far": far,
+        "threshold": threshold,
+        "n_genuine_pairs": int(len(genuine)),
+        "n_impostor_pairs": int(len(impostor)),
+    }

@@ -62,10 +62,10 @@ class DlibEmbedder(Embedder):
         self.chip_size = chip_size
         self.chip_padding = chip_padding
         shape_path, recognizer_path = dlib_model_paths()
-        self._dlib = dlib
-        self._detector = dlib.get_frontal_face_detector()
-        self._shape_predictor = dlib.shape_predictor(shape_path)
-        self._recognizer = dlib.face_recognition_model_v1(recognizer_path)
+        self._dlib: Any = dlib  # a compiled module without type stubs
+        self._detector = self._dlib.get_frontal_face_detector()
+        self._shape_predictor = self._dlib.shape_predictor(shape_path)
+        self._recognizer = self._dlib.face_recognition_model_v1(recognizer_path)
 
     @property
     def weight_files(self) -> tuple[str, ...]:

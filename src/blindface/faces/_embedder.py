@@ -24,6 +24,10 @@ FaceStatus = Literal["detected", "retried", "fallback", "failed"]
 FACE_STATUSES: tuple[str, ...] = ("detected", "retried", "fallback", "failed")
 
 
+class EmbedderError(ValueError):
+    """An embedder that cannot be built: an unknown name, a bad option or a bad model file."""
+
+
 @dataclass(frozen=True)
 class FaceResult:
     """The embedding of one image (``None`` when ``status`` is ``failed``) and how it was found.
@@ -43,7 +47,8 @@ class Embedder(ABC):
 
     Subclasses implement :meth:`_detect`, :meth:`_best_score`, :meth:`_crop` and
     :meth:`_forward`; this class runs the detect -> retry -> fallback policy, batches the
-    crops and L2-normalises the output.
+    crops and L2-normalises the output (unless :attr:`l2_normalize` is false). It knows
+    nothing of its subclasses: names map to embedders in :mod:`blindface.faces._registry`.
 
     Parameters
     ----------
@@ -60,6 +65,8 @@ class Embedder(ABC):
 
     name: str
     dim: int
+    #: Whether :meth:`embed_many` scales every embedding to unit length.
+    l2_normalize: bool = True
 
     def __init__(
         self,
@@ -83,7 +90,7 @@ class Embedder(ABC):
     @property
     def weights_hash(self) -> str:
         """sha256 of the weight files, read in order."""
-        return _sha256_files(self.weight_files)
+        return sha256_files(self.weight_files)
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -97,8 +104,8 @@ class Embedder(ABC):
 
     @property
     def options(self) -> dict[str, Any]:
-        """The keyword arguments given to :func:`get_embedder` (worker processes rebuild the
-        embedder from its name and these)."""
+        """The keyword arguments given to :func:`~blindface.faces.get_embedder` (worker
+        processes rebuild the embedder from its name and these)."""
         return dict(self._options)
 
     def embed(self, rgb: np.ndarray) -> FaceResult:
@@ -134,8 +141,11 @@ class Embedder(ABC):
                     reason = "the recognizer returned a zero or non-finite vector"
                     results[index] = FaceResult(None, "failed", reason)
                 else:
-                    results[index] = FaceResult(vector / np.float32(norm), status, reason)
-        return results  # type: ignore[return-value]
+                    scale = np.float32(norm) if self.l2_normalize else np.float32(1)
+                    results[index] = FaceResult(vector / scale, status, reason)
+        done = [result for result in results if result is not None]
+        assert len(done) == len(images), "every image gets a result"
+        return done
 
     def _find_face(self, rgb: np.ndarray) -> tuple[np.ndarray, Face, FaceStatus, str | None] | str:
         """The image to describe, the chosen face, the status and a reason; or why none."""
@@ -176,36 +186,14 @@ class Embedder(ABC):
 
 
 @lru_cache(maxsize=8)
-def _sha256_files(paths: tuple[str, ...]) -> str:
+def sha256_files(paths: tuple[str, ...]) -> str:
+    """sha256 of the bytes of ``paths``, read in order (cached per process)."""
     digest = hashlib.sha256()
     for path in paths:
         with open(path, "rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
     return digest.hexdigest()
-
-
-EMBEDDER_NAMES: tuple[str, ...] = ("sface", "dlib")
-
-
-def get_embedder(name: str | Embedder = "sface", **options: Any) -> Embedder:
-    """The embedder called ``name`` (``sface`` or ``dlib``), built with ``options``."""
-    if isinstance(name, Embedder):
-        if options:
-            raise ValueError("options apply when building an embedder by name, not to an instance")
-        return name
-    if name == "sface":
-        from blindface.faces._sface import SFaceEmbedder
-
-        embedder: Embedder = SFaceEmbedder(**options)
-    elif name == "dlib":
-        from blindface.faces._dlib import DlibEmbedder
-
-        embedder = DlibEmbedder(**options)
-    else:
-        raise ValueError(f"unknown embedder {name!r}; choose one of {', '.join(EMBEDDER_NAMES)}")
-    embedder._options = dict(options)
-    return embedder
 
 
 def package_dir(package: str, install_hint: str) -> str:

@@ -22,6 +22,21 @@ ARCFACE_TEMPLATE = np.array(
 TEMPLATE_SIZE = 112
 
 
+def scaled_template(size: int) -> np.ndarray:
+    """The ArcFace template for a ``size x size`` crop, placed as insightface's ``norm_crop``
+    does: scaled by ``size / 112`` for a multiple of 112, or by ``size / 128`` and shifted
+    ``8 * size / 128`` pixels right for a multiple of 128."""
+    if size % TEMPLATE_SIZE == 0:
+        return ARCFACE_TEMPLATE * (size / TEMPLATE_SIZE)
+    if size % 128 == 0:
+        ratio = size / 128
+        return ARCFACE_TEMPLATE * ratio + np.array([8.0 * ratio, 0.0])
+    raise ValueError(
+        f"no standard ArcFace template for {size} x {size} crops (sizes are multiples of 112 "
+        "or 128); give the five template points for this size"
+    )
+
+
 @dataclass(frozen=True)
 class Face:
     """One face found in an image: box ``(x, y, w, h)``, five landmarks (5 x 2) or None, score."""
@@ -57,6 +72,25 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     matrix[:, :2] = scale * rotation
     matrix[:, 2] = dst_mean - scale * rotation @ src_mean
     return matrix
+
+
+def align_face(
+    rgb: np.ndarray, landmarks: np.ndarray, template: np.ndarray, size: int
+) -> np.ndarray:
+    """The ``size x size`` crop of ``rgb`` whose five ``landmarks`` best match ``template``
+    (similarity transform, bilinear warp, black border)."""
+    import cv2
+
+    matrix = similarity_transform(landmarks, template)
+    crop = cv2.warpAffine(
+        rgb,
+        matrix,
+        (size, size),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=(0, 0, 0),
+    )
+    return np.asarray(crop)
 
 
 def template_landmarks(box: tuple[float, float, float, float]) -> np.ndarray:

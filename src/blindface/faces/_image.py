@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import os
+import stat
+import struct
 import warnings
-from pathlib import Path
+import zlib
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 #: Largest image (in pixels) :func:`read_image` decodes; bigger files are refused from their
 #: header alone, before any pixel is decoded (decompression bombs).
@@ -21,40 +27,83 @@ class ImageReadError(Exception):
         self.reason = reason
         super().__init__(f"cannot read image {self.path}: {reason}")
 
+    def __reduce__(self) -> tuple[type[ImageReadError], tuple[str, str]]:
+        return type(self), (self.path, self.reason)
+
 
 def read_image(path: str | os.PathLike[str], *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Decode an image file into an ``H x W x 3`` RGB ``uint8`` array.
 
     Handles grayscale, palette, alpha (composited over white), 16-bit (scaled to 8 bits),
-    CMYK, EXIF orientation and multi-page files (first page). Raises :class:`ImageReadError`
-    with a reason for a missing, empty, truncated, unknown or too large file.
+    CMYK, EXIF orientation and multi-frame files (first frame). Raises :class:`ImageReadError`
+    with a reason for a missing, unreadable, empty, truncated, unknown or too large file, a
+    broken link, a folder or anything else that is not a regular file (a FIFO is refused, not
+    waited on).
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
-    path = Path(path)
-    if not path.is_file():
-        raise ImageReadError(path, "file not found")
-    if path.stat().st_size == 0:
-        raise ImageReadError(path, "empty file (0 bytes)")
-    with warnings.catch_warnings():
+    with _open_regular_file(path) as handle, warnings.catch_warnings():
         # the size check below replaces Pillow's own warning at ~89 MP
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
-            with Image.open(path) as image:
+            with Image.open(handle) as image:
                 width, height = image.size
                 if width * height > max_pixels:
                     raise ImageReadError(path, _too_large(width, height, max_pixels))
                 image.load()
-                image = ImageOps.exif_transpose(image)
-                return _to_rgb(image)
+                return _to_rgb(ImageOps.exif_transpose(image))
         except Image.DecompressionBombError as exc:
             limit = f"{max_pixels / 1e6:.0f} MP"
             reason = f"over the {limit} limit, possible decompression bomb ({exc})"
             raise ImageReadError(path, reason) from None
         except UnidentifiedImageError:
             raise ImageReadError(path, "not an image (unknown file format)") from None
-        except (OSError, SyntaxError, ValueError) as exc:
+        except (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error) as exc:
             raise ImageReadError(path, f"truncated or corrupt image data ({exc})") from None
+
+
+def _open_regular_file(path: str | os.PathLike[str]) -> BinaryIO:
+    """``path`` opened for reading, if it is a non-empty regular file (checked on the open
+    file, so nothing changes in between; opened non-blocking, so a FIFO cannot hang us)."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        if os.path.islink(path):
+            target = os.readlink(path)
+            reason = f"broken symbolic link (to {target}, which does not exist)"
+            raise ImageReadError(path, reason) from None
+        raise ImageReadError(path, "file not found") from None
+    except PermissionError:
+        raise ImageReadError(path, "permission denied (the file is not readable)") from None
+    except IsADirectoryError:
+        raise ImageReadError(path, "a directory, not an image file") from None
+    except OSError as exc:
+        raise ImageReadError(path, f"cannot open the file ({exc.strerror})") from None
+    problem = _not_an_image_file(os.fstat(fd))
+    if problem is not None:
+        os.close(fd)
+        raise ImageReadError(path, problem)
+    return os.fdopen(fd, "rb")
+
+
+def _not_an_image_file(info: os.stat_result) -> str | None:
+    """Why an open file cannot hold an image (a folder, a FIFO, empty), or ``None``."""
+    mode = info.st_mode
+    if stat.S_ISDIR(mode):
+        return "a directory, not an image file"
+    if not stat.S_ISREG(mode):
+        kinds = {
+            stat.S_ISFIFO: "FIFO",
+            stat.S_ISSOCK: "socket",
+            stat.S_ISCHR: "character device",
+            stat.S_ISBLK: "block device",
+        }
+        kind = next((kind for test, kind in kinds.items() if test(mode)), "special file")
+        return f"not a regular file (a {kind}), so not read"
+    if info.st_size == 0:
+        return "empty file (0 bytes)"
+    return None
 
 
 def _too_large(width: int, height: int, max_pixels: int) -> str:
@@ -65,7 +114,7 @@ def _too_large(width: int, height: int, max_pixels: int) -> str:
     )
 
 
-def _to_rgb(image) -> np.ndarray:
+def _to_rgb(image: Image.Image) -> np.ndarray:
     """Convert any Pillow mode to RGB uint8."""
     from PIL import Image
 

@@ -10,9 +10,13 @@ forward; the embeddings agree with it to a cosine similarity of about 0.9997.
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
 import numpy as np
 import torch
 from torch import nn
+
+_Layer = TypeVar("_Layer", bound=nn.Conv2d | nn.Linear)
 
 
 def bf16_supported() -> bool:
@@ -37,14 +41,18 @@ def _dequantize(q: np.ndarray, scale: np.ndarray, zero: np.ndarray, axis: int, b
     return ((q.astype(np.float32) - zero.astype(np.float32)) * scale).astype(np.float32)
 
 
-def load_sface_torch(onnx_path: str):
+Step = tuple[str, list[np.ndarray], dict[str, Any]]
+"""One operator of the chain: its type, its constant inputs (weights) and its attributes."""
+
+
+def load_sface_torch(onnx_path: str) -> SFaceNet:
     """The SFace network of ``onnx_path`` as an eval-mode ``torch.nn.Module`` (float32)."""
     import onnx
     from onnx import numpy_helper
 
     graph = onnx.load(onnx_path).graph
     values = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
-    steps: list[tuple[str, list[np.ndarray], dict]] = []
+    steps: list[Step] = []
     for node in graph.node:
         attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
         if node.op_type == "DequantizeLinear":
@@ -56,14 +64,15 @@ def load_sface_torch(onnx_path: str):
         elif node.op_type == "Constant":
             values[node.output[0]] = numpy_helper.to_array(attrs["value"])
         else:
-            steps.append((node.op_type, [values.get(name) for name in node.input[1:]], attrs))
+            params = [values[name] for name in node.input[1:] if name in values]
+            steps.append((node.op_type, params, attrs))
     return SFaceNet(steps).eval()
 
 
 class SFaceNet(nn.Module):
     """The sequential SFace chain with BatchNorm folded into the preceding layer."""
 
-    def __init__(self, steps: list[tuple[str, list[np.ndarray], dict]]) -> None:
+    def __init__(self, steps: list[Step]) -> None:
         super().__init__()
         self.shift, self.scale = 0.0, 1.0
         layers: list[nn.Module] = []
@@ -75,39 +84,35 @@ class SFaceNet(nn.Module):
             elif op == "Conv":
                 weight = torch.from_numpy(params[0])
                 groups = attrs.get("group", 1)
+                height, width = weight.shape[2:]
+                stride_y, stride_x = attrs.get("strides", (1, 1))
+                pad_y, pad_x = attrs.get("pads", (0, 0, 0, 0))[:2]
                 conv = nn.Conv2d(
                     weight.shape[1] * groups,
                     weight.shape[0],
-                    tuple(weight.shape[2:]),
-                    stride=tuple(attrs.get("strides", (1, 1))),
-                    padding=tuple(attrs.get("pads", (0, 0, 0, 0))[:2]),
+                    (height, width),
+                    stride=(stride_y, stride_x),
+                    padding=(pad_y, pad_x),
                     groups=groups,
                     bias=True,
                 )
-                conv.weight.data = weight.clone()
-                conv.bias.data = (
-                    torch.from_numpy(params[1]).clone()
-                    if len(params) > 1 and params[1] is not None
-                    else torch.zeros(weight.shape[0])
-                )
-                layers.append(conv)
+                bias = torch.from_numpy(params[1]) if len(params) > 1 else None
+                layers.append(_with_weights(conv, weight, bias))
             elif op == "Gemm":
                 weight = torch.from_numpy(params[0])
                 if not attrs.get("transB", 0):
                     weight = weight.T
                 linear = nn.Linear(weight.shape[1], weight.shape[0])
-                linear.weight.data = weight.clone().contiguous()
-                linear.bias.data = torch.from_numpy(params[1]).clone()
-                layers.append(linear)
+                layers.append(_with_weights(linear, weight, torch.from_numpy(params[1])))
             elif op == "BatchNormalization":
                 gamma, beta, mean, var = (torch.from_numpy(p) for p in params)
                 factor = gamma / torch.sqrt(var + attrs.get("epsilon", 1e-5))
                 shift = beta - mean * factor
-                if isinstance(layers[-1], nn.Conv2d | nn.Linear):
-                    last = layers[-1]
+                last = layers[-1]
+                if isinstance(last, nn.Conv2d | nn.Linear) and last.bias is not None:
                     shape = (-1,) + (1,) * (last.weight.dim() - 1)
-                    last.weight.data *= factor.view(shape)
-                    last.bias.data = last.bias.data * factor + shift
+                    weight = last.weight.data * factor.view(shape)
+                    layers[-1] = _with_weights(last, weight, last.bias.data * factor + shift)
                 else:
                     layers.append(_Affine(factor, shift))
             elif op == "PRelu":
@@ -124,8 +129,20 @@ class SFaceNet(nn.Module):
         return self.layers((x - self.shift) * self.scale)
 
 
+def _with_weights(layer: _Layer, weight: torch.Tensor, bias: torch.Tensor | None) -> _Layer:
+    """``layer`` holding copies of ``weight`` and ``bias`` (zeros when ``None``)."""
+    if bias is None:
+        bias = torch.zeros(weight.shape[0])
+    layer.weight = nn.Parameter(weight.clone().contiguous(), requires_grad=False)
+    layer.bias = nn.Parameter(bias.clone(), requires_grad=False)
+    return layer
+
+
 class _Affine(nn.Module):
     """A per-channel scale and shift (a BatchNorm that cannot be folded)."""
+
+    factor: torch.Tensor
+    shift: torch.Tensor
 
     def __init__(self, factor: torch.Tensor, shift: torch.Tensor) -> None:
         super().__init__()

@@ -1,0 +1,376 @@
+"""``blindface audit``: how much of a label a store still reveals, before and after blinders.
+
+For one label of a user's own embedding store(s) (the expression by default, or any column such as
+``Smiling``), fresh tuned probes are trained and tested on different people, under the population
+threat model (the probe sees the representation) and the relative one (it sees the change from the
+same person's enrolled reference photo). Every accuracy comes with chance, a 95 % bootstrap
+interval over people and, after a blinder, the paper's Diff. The identity the blinder must keep is
+measured on the same faces: same/different-person ROC AUC and TAR at FAR 0.1 % on cosine
+similarity. The study (``blindface reproduce``) measures leakage through the same function,
+:func:`blindface.evaluation.threat_leakage`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from blindface.evaluation import THREATS, Threat
+
+__all__ = ["AuditError", "AuditResult", "audit", "write_audit"]
+
+DEFAULT_PROBES: tuple[str, ...] = ("mlp", "svm", "rf", "logreg", "knn")
+#: Reference (enrolled-photo) label value per kind of label, when none is given.
+DEFAULT_REFERENCE = {"expression": "neutral"}
+
+
+class AuditError(ValueError):
+    """The stores cannot be audited as asked; the message says what is missing and the fix."""
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    """Leakage rows (one per representation, threat and probe), identity rows, and the setup."""
+
+    leakage: pd.DataFrame
+    identity: pd.DataFrame
+    config: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+            clean = frame.astype(object).where(frame.notna(), None)
+            return [{k: _jsonable(v) for k, v in r.items()} for r in clean.to_dict("records")]
+
+        return {
+            "leakage": records(self.leakage),
+            "identity": records(self.identity),
+            "config": dict(self.config),
+        }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return value
+
+
+@dataclass(frozen=True)
+class _Labelled:
+    X: np.ndarray
+    y: np.ndarray
+    groups: np.ndarray
+    reference: np.ndarray | None
+    sessions: np.ndarray | None
+    reference_rule: str
+
+
+def _load_rows(
+    stores: Sequence[str | os.PathLike[str]],
+    label: str,
+    *,
+    reference_value: str | None,
+    session_column: str | None,
+    label_map: Mapping[str, str] | None,
+) -> _Labelled:
+    from blindface.datasets import normalize_expressions
+    from blindface.store import read_store
+
+    if not stores:
+        raise AuditError("no embedding store given: pass --embeddings FILE (repeatable)")
+    tables, arrays, dims = [], [], set()
+    for path in stores:
+        store = read_store(path)
+        ok = np.asarray(store.ok, dtype=bool)
+        table = store.table[ok].reset_index(drop=True)
+        if label not in table:
+            columns = ", ".join(c for c in table.columns if not c.startswith("face_"))
+            raise AuditError(f"{path} has no column {label!r} to audit; its columns: {columns}")
+        if "subject" not in table or table["subject"].isna().all():
+            raise AuditError(
+                f"{path} has no subject ids: leakage is measured on people the probe never saw, "
+                "so every row needs a subject (add a 'subject' column to the manifest)"
+            )
+        source = str(table["dataset"].iloc[0]) if "dataset" in table and len(table) else str(path)
+        table = table.assign(_source=source)
+        tables.append(table)
+        arrays.append(store.embeddings[ok])
+        dims.add(store.embeddings.shape[1])
+    if len(dims) > 1:
+        raise AuditError(f"the stores hold embeddings of different dimensions {sorted(dims)}")
+    table = pd.concat(tables, ignore_index=True)
+    X = np.concatenate(arrays).astype(np.float32)
+    raw = table[label]
+    if label == "expression":
+        values = pd.Series(
+            normalize_expressions(raw.tolist(), label_map, source=", ".join(map(str, stores))),
+            dtype="string",
+        )
+    else:
+        values = raw.astype("string")
+    people = (table["_source"].astype(str) + ":" + table["subject"].astype("string")).astype(
+        "string"
+    )
+    keep = (values.notna() & table["subject"].notna()).to_numpy()
+    y = values[keep].astype(str).to_numpy()
+    groups = people[keep].astype(str).to_numpy()
+    _check_classes(y, groups, label)
+    ref_value = reference_value or DEFAULT_REFERENCE.get(label)
+    if ref_value is None and pd.api.types.is_bool_dtype(raw.dtype):
+        ref_value = "False"
+    reference = None
+    rule = "the mean of the person's other images"
+    if ref_value is not None and (y == ref_value).any():
+        reference = y == ref_value
+        rule = f"the person's first {label} = {ref_value} image (left out of the scored images)"
+    sessions = None
+    column = session_column or ("sequence" if "sequence" in table else None)
+    if column is not None:
+        if column not in table:
+            raise AuditError(f"no session column {column!r} in the stores")
+        sessions = table[column].astype(str).to_numpy()[keep]
+        if reference is None:
+            rule = f"the mean of the person's images from other {column} values"
+    return _Labelled(X[keep], y, groups, reference, sessions, rule)
+
+
+def _check_classes(y: np.ndarray, groups: np.ndarray, label: str, n_splits: int = 5) -> None:
+    classes = pd.Series(groups).groupby(pd.Series(y)).nunique()
+    if len(classes) < 2:
+        found = f"only {classes.index[0]!r}" if len(classes) else "no labelled rows"
+        raise AuditError(
+            f"{label}: {found}; an audit needs at least 2 classes, each shown by at least 2 people"
+        )
+    thin = classes[classes < 2]
+    if len(thin):
+        raise AuditError(
+            f"{label}: classes {dict(thin)} are shown by fewer than 2 people; each class needs at "
+            "least 2 people (one to train the probe, one to test it): add people or drop the class"
+        )
+    n_people = len(set(groups))
+    if n_people < n_splits:
+        raise AuditError(
+            f"{label}: {n_people} people, but a people-disjoint {n_splits}-fold audit needs at "
+            f"least {n_splits}"
+        )
+
+
+def audit(
+    stores: Sequence[str | os.PathLike[str]],
+    models: Sequence[str | os.PathLike[str]] = (),
+    *,
+    label: str = "expression",
+    threats: Sequence[Threat] = THREATS,
+    probes: Sequence[str] = DEFAULT_PROBES,
+    tune: bool = True,
+    n_splits: int = 5,
+    n_bootstrap: int = 1000,
+    reference_value: str | None = None,
+    session_column: str | None = None,
+    label_map: Mapping[str, str] | None = None,
+    random_state: int = 0,
+    n_jobs: int = 2,
+    progress: Callable[[str], None] | None = None,
+) -> AuditResult:
+    """Audit ``label`` in ``stores`` before (``x``) and after each saved blinder in ``models``.
+
+    Parameters
+    ----------
+    stores : paths
+        Embedding stores (files or partitioned folders); their rows are pooled.
+    models : paths
+        Saved blinding models (``blindface fit`` output folders).
+    label : str
+        The column an attacker wants: ``expression`` (normalised to the 8 classes, synonyms and
+        ``label_map`` applied) or any other column (e.g. ``Smiling``).
+    threats : sequence of {"population", "relative"}
+    probes, tune, n_splits, n_bootstrap, random_state, n_jobs
+        As in :func:`blindface.evaluation.leakage`.
+    reference_value : str, optional
+        The label value of a person's enrolled photo for the relative threat (default
+        ``neutral`` for the expression, ``False`` for a boolean column); people without one are
+        compared with the mean of their images from other sessions.
+    session_column : str, optional
+        Column of sessions (e.g. CK+ ``sequence``): near-duplicate frames are never each other's
+        reference. Default: ``sequence`` when the stores have it.
+    progress : callable, optional
+        Called with a message before each step.
+
+    Returns
+    -------
+    AuditResult
+    """
+    import blindface
+    from blindface.evaluation import identity_separation, threat_leakage, with_diff
+
+    rows = _load_rows(
+        stores,
+        label,
+        reference_value=reference_value,
+        session_column=session_column,
+        label_map=label_map,
+    )
+    representations: dict[str, np.ndarray] = {"x": rows.X}
+    for path in models:
+        model = blindface.load(path)
+        if model.n_features_in_ != rows.X.shape[1]:
+            raise AuditError(
+                f"model {path} takes {model.n_features_in_}-d embeddings but the stores hold "
+                f"{rows.X.shape[1]}-d ones: fit it on embeddings of the same embedder"
+            )
+        representations[f"{type(model).__name__} ({Path(path).name})"] = model.transform(rows.X)
+    leakage_frames, identity = [], []
+    before: pd.DataFrame | None = None
+    for name, X in representations.items():
+        frames = []
+        for threat in threats:
+            if progress:
+                progress(f"{name}: {threat} threat, probes {', '.join(probes)}")
+            if threat == "relative" and rows.reference is None and rows.sessions is None:
+                reference = np.zeros(len(rows.y), dtype=bool)
+            else:
+                reference = rows.reference
+            frames.append(
+                threat_leakage(
+                    X,
+                    rows.y,
+                    rows.groups,
+                    threat=threat,
+                    reference=reference if threat == "relative" else None,
+                    sessions=rows.sessions,
+                    probes=tuple(probes),
+                    n_splits=n_splits,
+                    tune=tune,
+                    random_state=random_state,
+                    n_jobs=n_jobs,
+                    n_bootstrap=n_bootstrap,
+                )
+            )
+        frame = pd.concat(frames, ignore_index=True)
+        frame = with_diff(frame, before) if before is not None else frame.assign(diff=np.nan)
+        before = frame if before is None else before
+        leakage_frames.append(frame.assign(representation=name))
+        if progress:
+            progress(f"{name}: identity (same/different-person ROC on cosine)")
+        try:
+            identity.append({"representation": name, **identity_separation(X, rows.groups)})
+        except ValueError as error:
+            identity.append({"representation": name, "skipped": str(error)})
+    leakage = pd.concat(leakage_frames, ignore_index=True)
+    columns = ["representation", "threat", "probe", "accuracy", "std", "ci_low", "ci_high"]
+    columns += ["chance", "diff", "n", "n_people", "best_params"]
+    config = {
+        "stores": [str(s) for s in stores],
+        "models": [str(m) for m in models],
+        "label": label,
+        "classes": {str(k): int(v) for k, v in pd.Series(rows.y).value_counts().items()},
+        "people": len(set(rows.groups)),
+        "images": len(rows.y),
+        "relative_reference": rows.reference_rule,
+        "probes": list(probes),
+        "tuned": tune,
+        "n_splits": n_splits,
+        "seed": random_state,
+    }
+    return AuditResult(leakage[columns], pd.DataFrame(identity), config)
+
+
+def write_audit(result: AuditResult, out: str | os.PathLike[str]) -> dict[str, Path]:
+    """Write ``audit.json``, ``audit.md`` and ``audit.png`` into the folder ``out``."""
+    from blindface._io import write_json, write_text
+
+    folder = Path(out)
+    if folder.exists() and not folder.is_dir():
+        raise AuditError(f"{folder} is a file: --out names the folder that receives the report")
+    paths = {
+        "json": write_json(folder / "audit.json", result.to_json()),
+        "png": plot_audit(result, folder / "audit.png"),
+    }
+    paths["markdown"] = write_text(folder / "audit.md", audit_markdown(result))
+    return paths
+
+
+def audit_markdown(result: AuditResult) -> str:
+    """The audit as Markdown: setup, leakage per threat (probe x representation), identity."""
+    c = result.config
+    lines = [
+        "# blindface audit\n",
+        f"Label `{c['label']}` in {', '.join(c['stores'])}: {c['images']} images of "
+        f"{c['people']} people, classes {c['classes']}. Probes trained and tested on different "
+        f"people ({c['n_splits']} folds, {'tuned' if c['tuned'] else 'untuned'}); relative "
+        f"threat reference: {c['relative_reference']}. Accuracy in percent [95 % bootstrap "
+        "interval over people] (Diff against x).\n",
+        "![audit](audit.png)\n",
+    ]
+    frame = result.leakage
+    for threat, block in frame.groupby("threat", sort=False):
+        chance = block["chance"].iloc[0]
+        lines.append(f"## {threat} threat — chance {chance:.1f} %\n")
+        probes = list(dict.fromkeys(block["probe"]))
+        lines.append("| representation | " + " | ".join(probes) + " |")
+        lines.append("|---|" + "---|" * len(probes))
+        for name, rep in block.groupby("representation", sort=False):
+            cells = []
+            for probe in probes:
+                r = rep[rep["probe"] == probe].iloc[0]
+                cell = f"{r['accuracy']:.1f} [{r['ci_low']:.1f}, {r['ci_high']:.1f}]"
+                if pd.notna(r["diff"]):
+                    cell += f" ({r['diff']:.0f} %)"
+                cells.append(cell)
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines.append("")
+    lines.append("## Identity on the same faces (cosine similarity)\n")
+    lines.append("| representation | ROC AUC | TAR at FAR 0.1 % | same-person pairs |")
+    lines.append("|---|---|---|---|")
+    for r in result.identity.to_dict("records"):
+        if "roc_auc" in r and pd.notna(r.get("roc_auc")):
+            lines.append(
+                f"| {r['representation']} | {r['roc_auc']:.2f} | {r['tar_at_far']:.1f} "
+                f"| {r['n_genuine_pairs']} |"
+            )
+        else:
+            lines.append(f"| {r['representation']} | – | – | {r.get('skipped', '')} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_audit(result: AuditResult, path: Path) -> Path:
+    """Per threat, grouped bars: accuracy per probe for each representation, chance marked."""
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
+
+    from blindface._io import save_figure
+
+    frame = result.leakage
+    threats = list(dict.fromkeys(frame["threat"]))
+    names = list(dict.fromkeys(frame["representation"]))
+    fig = Figure(figsize=(6.0 * len(threats), 4.2))
+    axes = fig.subplots(1, len(threats), squeeze=False)[0]
+    cmap = colormaps["tab10"]
+    for ax, threat in zip(axes, threats, strict=True):
+        block = frame[frame["threat"] == threat]
+        probes = list(dict.fromkeys(block["probe"]))
+        width = 0.8 / len(names)
+        for i, name in enumerate(names):
+            rep = block[block["representation"] == name].set_index("probe").loc[probes]
+            x = np.arange(len(probes)) + (i - (len(names) - 1) / 2) * width
+            low = (rep["accuracy"] - rep["ci_low"]).to_numpy(dtype=float)
+            high = (rep["ci_high"] - rep["accuracy"]).to_numpy(dtype=float)
+            ax.bar(x, rep["accuracy"], width, color=cmap(i % 10), label=name)
+            ax.errorbar(x, rep["accuracy"], yerr=[low, high], fmt="none", ecolor="black", lw=0.8)
+        ax.axhline(block["chance"].iloc[0], color="grey", linestyle="--", label="chance")
+        ax.set_xticks(np.arange(len(probes)), probes)
+        ax.set_ylabel(f"{result.config['label']} accuracy (%)")
+        ax.set_title(f"{threat} threat")
+        ax.set_ylim(0, 100)
+        ax.grid(axis="y", alpha=0.3)
+    axes[-1].legend(frameon=False, fontsize=8)
+    return save_figure(fig, path)

@@ -1,0 +1,234 @@
+"""The study's data: embed each dataset once, then decide who fits the blinders and who tests them.
+
+Rules that keep every number honest:
+
+- The people of the LFW verification pairs never fit a blinder (identity is measured on them),
+  nor do the CelebA people of Table II's test split, nor anyone in UTKFace (gender and
+  ethnicity are measured there).
+- In-domain, each expression dataset's eligible people are halved once (seeded): one half fits
+  the in-domain blinder, every other person of that dataset evaluates it.
+- Leave-one-dataset-out: the blinder for held-out dataset D is fit on every eligible person of
+  the other datasets and evaluated on the people of D.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from blindface.study._settings import Study
+
+Log = Callable[[str], None]
+
+#: Every dataset the study reads, in the order it embeds them.
+DATASETS: tuple[str, ...] = ("jaffe", "ckplus", "taiwanese", "lfw", "utkface", "celeba")
+#: Datasets with expression labels: they fit blinders and each is held out once.
+EXPRESSION_DATASETS: tuple[str, ...] = ("jaffe", "ckplus", "taiwanese", "lfw", "celeba")
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """One dataset's usable rows: its table and the matching embeddings (failed faces dropped)."""
+
+    table: pd.DataFrame
+    X: np.ndarray
+    counts: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StudyData:
+    """The embedded datasets, the verification pairs and the people no blinder may see."""
+
+    datasets: Mapping[str, Embedded]
+    pairs: pd.DataFrame | None = None
+    reserved_people: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    def fit_eligible(self, name: str) -> np.ndarray:
+        """Rows of dataset ``name`` whose person may fit a blinder."""
+        table = self.datasets[name].table
+        reserved = self.reserved_people.get(name, frozenset())
+        return (table["subject"].notna() & ~table["subject"].isin(reserved)).to_numpy()
+
+
+# -- labels ----------------------------------------------------------------------------------
+
+
+def fit_expression(name: str, table: pd.DataFrame) -> np.ndarray:
+    """The expression label a blinder is fit with: the harmonised expression, or for CelebA
+    (which has only ``Smiling``) ``happy`` / ``neutral`` — an approximation: a CelebA face that
+    does not smile is taken as neutral."""
+    if "expression" in table and table["expression"].notna().any():
+        return (
+            table["expression"].astype(object).where(table["expression"].notna(), None).to_numpy()
+        )
+    if "Smiling" in table:
+        smiling = table["Smiling"].astype("boolean")
+        return np.where(smiling.isna(), None, np.where(smiling.fillna(False), "happy", "neutral"))
+    return np.full(len(table), None, dtype=object)
+
+
+def qualified_subjects(name: str, table: pd.DataFrame) -> np.ndarray:
+    """Subject ids prefixed with the dataset (ids of two datasets never mean one person)."""
+    subject = table["subject"].astype("string")
+    return (name + ":" + subject).astype(object).where(subject.notna(), None).to_numpy()
+
+
+# -- embedding -------------------------------------------------------------------------------
+
+
+@functools.cache
+def verification_pairs(data_root: Path) -> pd.DataFrame:
+    """The LFW pairs of the identity rows: View-2 ``pairs.txt`` (10 official folds) when present,
+    else View-1 DevTest; only pairs with both images (the loader warns once about the rest)."""
+    import warnings
+
+    from blindface.datasets import DatasetLayoutError, DatasetWarning, load_lfw_pairs
+
+    with warnings.catch_warnings():
+        # the fixture lacks some pair images: the count is reported with the verification rows
+        warnings.simplefilter("ignore", DatasetWarning)
+        try:
+            return load_lfw_pairs(data_root, view="view2")
+        except DatasetLayoutError:
+            return load_lfw_pairs(data_root, view="devtest")
+
+
+def _sample_people(table: pd.DataFrame, n: int | None, seed: int) -> pd.DataFrame:
+    """Whole people up to about ``n`` images (seeded), so that people-disjoint splits hold."""
+    if n is None or len(table) <= n:
+        return table
+    people = np.random.default_rng(seed).permutation(table["subject"].dropna().unique())
+    sizes = table["subject"].value_counts()
+    take = people[np.cumsum(sizes.loc[people].to_numpy()) <= n]
+    return table[table["subject"].isin(set(take))].reset_index(drop=True)
+
+
+def _sample_rows(table: pd.DataFrame, n: int | None, seed: int, stratify: str) -> pd.DataFrame:
+    if n is None or len(table) <= n:
+        return table
+    from sklearn.model_selection import train_test_split
+
+    labels = table[stratify].astype(str).fillna("NA").to_numpy()
+    rows, _ = train_test_split(
+        np.arange(len(table)), train_size=n, stratify=labels, random_state=seed
+    )
+    return table.iloc[np.sort(rows)].reset_index(drop=True)
+
+
+def _lfw_subset(table: pd.DataFrame, pairs: pd.DataFrame, people: int | None, seed: int):
+    """Every image of the verification pairs' people, plus ``people`` other identities."""
+    if people is None:
+        return table
+    needed = set(pairs["path_a"]) | set(pairs["path_b"])
+    test_people = set(table.loc[table["path"].isin(needed), "subject"])
+    others = sorted(set(table["subject"].dropna()) - test_people)
+    chosen = set(np.random.default_rng(seed).permutation(others)[:people]) if others else set()
+    keep = table["subject"].isin(test_people | chosen)
+    return table[keep].reset_index(drop=True)
+
+
+def embed_study_data(study: Study, log: Log) -> StudyData:
+    """Load each dataset found under the data root, embed it (cached) and keep usable rows."""
+    from blindface.datasets import find_datasets, load_dataset
+    from blindface.evaluation import split_celeba_subjects
+    from blindface.faces import embedder_label
+    from blindface.store import embed_dataset, read_store
+
+    settings = study.settings
+    found = find_datasets(study.data_root)
+    log(f"datasets found under {study.data_root}: {', '.join(found) or 'none'}")
+    pairs = verification_pairs(study.data_root) if "lfw" in found else None
+    subsets: dict[str, Callable[[pd.DataFrame], pd.DataFrame]] = {
+        "utkface": lambda t: _sample_rows(t, settings.utkface_images, study.seed, "ethnicity"),
+        "celeba": lambda t: _sample_people(t, settings.celeba_images, study.seed),
+    }
+    if pairs is not None:
+        subsets["lfw"] = lambda t: _lfw_subset(t, pairs, settings.lfw_identity_people, study.seed)
+    label = embedder_label(study.embedder)
+    suffix = "-quick" if study.quick else ""
+    datasets: dict[str, Embedded] = {}
+    for name in DATASETS:
+        if name not in found:
+            continue
+        table = subsets.get(name, lambda t: t)(load_dataset(name, study.data_root))
+        out = study.cache / "embeddings" / f"{name}-{label}{suffix}.parquet"
+        log(f"embedding {name}: {len(table)} images with {study.embedder} -> {out}")
+        embed_dataset(
+            table, study.data_root, out, embedder=study.embedder, n_jobs=study.n_jobs, progress=True
+        )
+        store = read_store(out)
+        counts = {str(k): int(v) for k, v in store.table["face_status"].value_counts().items()}
+        ok = np.asarray(store.ok, dtype=bool)
+        datasets[name] = Embedded(
+            table=store.table[ok].reset_index(drop=True),
+            X=np.asarray(store.embeddings[ok], dtype=np.float32),
+            counts={"images": len(store.table), **counts},
+        )
+    reserved: dict[str, frozenset[str]] = {}
+    if "lfw" in datasets and pairs is not None:
+        lfw = datasets["lfw"].table
+        paths = set(pairs["path_a"]) | set(pairs["path_b"])
+        reserved["lfw"] = frozenset(lfw.loc[lfw["path"].isin(paths), "subject"].astype(str))
+    if "celeba" in datasets:
+        celeba = datasets["celeba"].table
+        _, test_rows = split_celeba_subjects(celeba, random_state=study.seed)
+        reserved["celeba"] = frozenset(celeba["subject"].iloc[test_rows].astype(str))
+    if "utkface" in datasets:
+        reserved["utkface"] = frozenset(datasets["utkface"].table["subject"].dropna().astype(str))
+    return StudyData(datasets=datasets, pairs=pairs, reserved_people=reserved)
+
+
+# -- who fits, who evaluates -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FitSet:
+    """The rows a blinder is fit on: embeddings, expression (None where unknown), subject."""
+
+    X: np.ndarray
+    expression: np.ndarray
+    subject: np.ndarray
+    sources: Mapping[str, int]
+
+    @property
+    def n_people(self) -> int:
+        return int(pd.Series(self.subject).nunique())
+
+
+def fit_halves(data: StudyData, seed: int) -> dict[str, frozenset[str]]:
+    """The fixed half of each expression dataset's eligible people that fits in-domain."""
+    halves = {}
+    rng = np.random.default_rng(seed)
+    for name in EXPRESSION_DATASETS:
+        if name not in data.datasets:
+            continue
+        table = data.datasets[name].table
+        people = np.asarray(sorted(set(table["subject"][data.fit_eligible(name)].astype(str))))
+        halves[name] = frozenset(rng.permutation(people)[: len(people) // 2])
+    return halves
+
+
+def fit_set(data: StudyData, people: Mapping[str, frozenset[str] | None]) -> FitSet:
+    """Rows of the eligible people of each dataset in ``people`` (``None``: all eligible)."""
+    parts, sources = [], {}
+    for name, chosen in people.items():
+        emb = data.datasets[name]
+        rows = data.fit_eligible(name)
+        if chosen is not None:
+            rows &= emb.table["subject"].astype(str).isin(chosen).to_numpy()
+        table = emb.table[rows]
+        parts.append((emb.X[rows], fit_expression(name, table), qualified_subjects(name, table)))
+        sources[name] = int(rows.sum())
+    if not parts:
+        raise RuntimeError("no dataset with expression labels: there is nothing to fit on")
+    return FitSet(
+        X=np.concatenate([p[0] for p in parts]).astype(np.float32),
+        expression=np.concatenate([p[1] for p in parts]),
+        subject=np.concatenate([p[2] for p in parts]),
+        sources=sources,
+    )

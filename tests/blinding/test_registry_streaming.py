@@ -1,0 +1,109 @@
+"""The registry of methods, and fitting from statistics streamed over batches."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+
+from blindface.blinding import (
+    INLP,
+    LEACE,
+    METHODS,
+    LearningNotToLearn,
+    MomentStatistics,
+    SensitiveNets,
+    WithinSubjectProjection,
+    accumulate,
+    fit_statistics,
+    fit_streaming,
+    register,
+)
+
+
+def test_registry_names_kinds_and_descriptions():
+    assert list(METHODS) == ["sensitivenets", "lnl", "leace", "inlp", "within_subject"]
+    kinds = {name: m.kind for name, m in METHODS.items()}
+    assert kinds == {
+        "sensitivenets": "paper",
+        "lnl": "paper",
+        "leace": "baseline",
+        "inlp": "baseline",
+        "within_subject": "beyond",
+    }
+    assert all(m.description and "\n" not in m.description for m in METHODS.values())
+    assert METHODS["leace"].create().get_params() == LEACE().get_params()
+
+
+def test_register_refuses_clashes_and_bad_kinds():
+    with pytest.raises(ValueError, match="already registered"):
+        register("leace", LEACE, kind="baseline", description="again")
+    with pytest.raises(ValueError, match="kind must be one of"):
+        register("other", LEACE, kind="novel", description="x")  # type: ignore[arg-type]
+
+
+def test_no_import_cycles():
+    import ast
+    from pathlib import Path
+
+    import blindface.blinding as package
+
+    folder = Path(package.__file__).parent
+    imports = {}
+    for path in folder.glob("_*.py"):
+        tree = ast.parse(path.read_text())
+        names = {
+            node.module.rsplit(".", 1)[-1]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(package.__name__)
+        }
+        names |= {
+            alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module == package.__name__
+            for alias in node.names
+        }
+        imports[path.stem] = names
+    assert not imports["_persistence"] & {"_base", "_registry"}
+
+    def reaches(start, target, seen=()):
+        return any(
+            n == target or (n not in seen and reaches(n, target, (*seen, n)))
+            for n in imports.get(start, ())
+        )
+
+    assert not [m for m in imports if reaches(m, m)]
+
+
+def _uneven_batches(data, sizes):
+    order = np.random.default_rng(0).permutation(len(data.X))  # subjects span batches
+    start = 0
+    for size in sizes:
+        rows = order[start : start + size]
+        start += size
+        yield data.X[rows], data.expression[rows], data.subject[rows]
+
+
+@pytest.mark.parametrize(
+    "make", [LEACE, lambda: LEACE(method="orth"), lambda: WithinSubjectProjection(n_components=5)]
+)
+def test_streaming_equals_in_memory(linear_data, make):
+    n = len(linear_data.X)
+    sizes = [1, 7, 300, n - 308]
+    full = make().fit(linear_data.X, expression=linear_data.expression, subject=linear_data.subject)
+    streamed = fit_streaming(make(), _uneven_batches(linear_data, sizes))
+    np.testing.assert_allclose(streamed.weight_, full.weight_, atol=1e-6)
+    np.testing.assert_allclose(streamed.bias_, full.bias_, atol=1e-6)
+    assert list(streamed.classes_) == list(full.classes_)
+    # partitions fitted apart and merged (e.g. one per Ray task)
+    parts = [accumulate(make(), [batch]) for batch in _uneven_batches(linear_data, sizes)]
+    merged = fit_statistics(make(), functools.reduce(MomentStatistics.merge, parts))
+    np.testing.assert_allclose(merged.weight_, full.weight_, atol=1e-6)
+    np.testing.assert_allclose(merged.bias_, full.bias_, atol=1e-6)
+
+
+@pytest.mark.parametrize("make", [SensitiveNets, LearningNotToLearn, INLP])
+def test_trained_methods_refuse_streams(linear_data, make):
+    with pytest.raises(TypeError, match="in-memory sample"):
+        fit_streaming(make(), _uneven_batches(linear_data, [10]))
