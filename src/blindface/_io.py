@@ -4,23 +4,31 @@ Every file the library writes (stores, cache chunks, models, JSON results, repor
 through :func:`write_atomic` or one of its wrappers: the bytes go to a temporary file in the same
 folder, are flushed to disk, and the temporary file is renamed over the target. A reader (or a run
 that was killed half-way) sees the old file or the new one, never a mix. Files are created with
-mode 0644 (world-readable), like any file a user creates.
+mode 0644 (world-readable), like any file a user creates. :func:`write_folder` does the same for a
+whole folder (a partitioned store). Temporary names carry the writing process's id, so concurrent
+runs never collide and :func:`remove_stale_temporaries` can tell a dead run's leftovers from a live
+run's work. A failed write (a full disk) raises :class:`OSError` naming the target file.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 import tempfile
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
 __all__ = [
     "TEMP_PREFIX",
+    "describe_error",
     "remove_stale_temporaries",
     "save_figure",
     "write_atomic",
+    "write_folder",
     "write_json",
     "write_text",
     "write_with",
@@ -29,6 +37,7 @@ __all__ = [
 #: Temporary files start with this prefix, so a later run can find and remove stale ones.
 TEMP_PREFIX = ".blindface-tmp-"
 FILE_MODE = 0o644
+FOLDER_MODE = 0o755
 
 
 def write_with(path: str | os.PathLike[str], write: Callable[[IO[bytes]], Any]) -> Path:
@@ -41,7 +50,7 @@ def write_with(path: str | os.PathLike[str], write: Callable[[IO[bytes]], Any]) 
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a folder: give a file name to write to")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMP_PREFIX}{os.getpid()}-{path.name}.")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_temp_prefix(path))
     try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)
@@ -49,8 +58,37 @@ def write_with(path: str | os.PathLike[str], write: Callable[[IO[bytes]], Any]) 
             os.fsync(handle.fileno())
         os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if exc.filename is None and exc.errno is not None:  # e.g. ENOSPC from write(): name it
+            raise OSError(exc.errno, exc.strerror, os.fspath(path)) from exc
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_folder(path: str | os.PathLike[str], fill: Callable[[Path], Any]) -> Path:
+    """Create the folder ``path`` atomically: ``fill(folder)`` writes its files into a temporary
+    folder beside it, which then takes the place of ``path`` (replacing a folder already there).
+
+    ``fill`` should write with :func:`write_with` and friends. ``path`` naming an existing file is
+    an error (:class:`NotADirectoryError` naming it). Readers see the old folder or the new one,
+    never a mix (for an instant between the two renames, neither).
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(f"{path} is a file: give a folder name to write to")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=_temp_prefix(path)))
+    try:
+        fill(tmp)
+        os.chmod(tmp, FOLDER_MODE)
+        _fsync_folder(tmp)
+        _swap_in(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
         raise
     return path
 
@@ -81,8 +119,20 @@ def save_figure(figure: Any, path: str | os.PathLike[str], *, dpi: int = 150) ->
     )
 
 
+def describe_error(error: BaseException) -> str:
+    """A one-line message for the user; a failed write names the file and, for a full disk,
+    what to do."""
+    if not isinstance(error, OSError) or error.filename is None or error.strerror is None:
+        return str(error)
+    verb = "write" if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS) else "use"
+    text = f"cannot {verb} {error.filename}: {error.strerror}"
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        text += " (free some space or write to another disk, then rerun: finished work is kept)"
+    return text
+
+
 def remove_stale_temporaries(folder: str | os.PathLike[str]) -> int:
-    """Delete temporary files that a killed run left in ``folder``; return how many.
+    """Delete temporary files (and folders) that a killed run left in ``folder``; return how many.
 
     A temporary file names the process that writes it; files of a process that is still running
     (a concurrent run) are left alone.
@@ -97,11 +147,51 @@ def remove_stale_temporaries(folder: str | os.PathLike[str]) -> int:
         if pid.isdigit() and _is_running(int(pid)):
             continue
         try:
-            candidate.unlink()
+            if candidate.is_dir() and not candidate.is_symlink():
+                shutil.rmtree(candidate)
+            else:
+                candidate.unlink()
             removed += 1
         except OSError:
             continue
     return removed
+
+
+def _temp_prefix(path: Path) -> str:
+    return f"{TEMP_PREFIX}{os.getpid()}-{path.name}."
+
+
+def _fsync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _swap_in(tmp: Path, path: Path) -> None:
+    """Rename the folder ``tmp`` to ``path``, moving a folder already there aside and deleting it.
+
+    Concurrent writers of the same ``path`` may interleave: whoever renames last wins, nobody fails.
+    """
+    aside: list[Path] = []
+    try:
+        while True:
+            try:
+                os.rename(tmp, path)
+                return
+            except OSError as exc:
+                if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise
+            old = path.with_name(f"{_temp_prefix(path)}old-{uuid.uuid4().hex}")
+            try:
+                os.rename(path, old)
+                aside.append(old)
+            except FileNotFoundError:
+                continue  # a concurrent writer moved it first
+    finally:
+        for old in aside:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def _is_running(pid: int) -> bool:

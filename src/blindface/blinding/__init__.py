@@ -30,7 +30,7 @@ from blindface.blinding._streaming import (
     fit_streaming,
 )
 from blindface.blinding._within_subject import WithinSubjectProjection
-from blindface.blinding._workflow import fit_stores, transform_store
+from blindface.blinding._workflow import fit_stores
 
 __all__ = [
     "INLP",
@@ -51,5 +51,4 @@ __all__ = [
     "get_method",
     "load",
     "register",
-    "transform_store",
 ]

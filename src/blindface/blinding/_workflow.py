@@ -15,7 +15,7 @@ import pandas as pd
 
 from blindface._io import save_figure
 from blindface.blinding._base import Blinder
-from blindface.blinding._registry import get_method, load
+from blindface.blinding._registry import get_method
 
 CURVES_NAME = "training_curves.png"
 
@@ -190,45 +190,3 @@ def plot_history(history: Iterable[Mapping[str, Any]], path: Path, *, title: str
     fig.suptitle(title)
     fig.tight_layout()
     return save_figure(fig, path, dpi=100)
-
-
-def transform_store(
-    model: str | os.PathLike | Blinder, embeddings: str | os.PathLike, out: str | os.PathLike
-) -> Path:
-    """Write a copy of the store ``embeddings`` whose ``embedding`` column is blinded.
-
-    Rows without a face stay null; the file metadata records the blinding model.
-    """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from blindface.blinding._persistence import write_atomic
-    from blindface.store import METADATA_KEY, read_store
-
-    blinder = model if isinstance(model, Blinder) else load(model)
-    store = read_store(embeddings)
-    ok = store.ok
-    blinded = np.zeros((len(ok), blinder.n_features_out_), dtype=np.float32)
-    if ok.any():
-        blinded[ok] = blinder.transform(store.embeddings[ok])
-    k = blinded.shape[1]
-    values = pa.array(blinded.reshape(-1), type=pa.float32())
-    column = pa.FixedSizeListArray.from_arrays(values, k, mask=pa.array(~ok))
-    arrow = pq.read_table(embeddings)
-    arrow = arrow.set_column(arrow.column_names.index("embedding"), "embedding", column)
-    metadata = dict(store.metadata)
-    metadata["dim"] = k
-    metadata["blinding"] = {
-        "method": type(blinder).__name__,
-        "model": str(model) if not isinstance(model, Blinder) else None,
-        "source_dim": int(blinder.n_features_in_),
-    }
-    schema_meta = dict(arrow.schema.metadata or {})
-    schema_meta[METADATA_KEY] = json.dumps(metadata, sort_keys=True).encode()
-    arrow = arrow.replace_schema_metadata(schema_meta)
-    sink = pa.BufferOutputStream()
-    pq.write_table(arrow, sink)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(out, sink.getvalue().to_pybytes())
-    return out

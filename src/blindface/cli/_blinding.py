@@ -113,16 +113,37 @@ def fit_command(
 @app.command("transform")
 def transform_command(
     model: str = typer.Option(..., "--model", help="Model folder written by `blindface fit`."),
-    embeddings: str = typer.Option(..., "--embeddings", help="Embedding store to blind."),
-    out: str = typer.Option(..., "--out", help="Blinded store to write (Parquet)."),
+    embeddings: str = typer.Option(
+        ..., "--embeddings", help="Embedding store to blind (a Parquet file or a store folder)."
+    ),
+    out: str = typer.Option(
+        ...,
+        "--out",
+        help="Blinded store to write: a Parquet file (local engine) or a folder (ray engine).",
+    ),
+    engine: str = typer.Option("local", "--engine", help="local (default) or ray."),
+    address: str = typer.Option(
+        None, "--address", help="Ray cluster to join (ray engine; default: a local instance)."
+    ),
+    actors: int = typer.Option(2, "--actors", min=1, help="Ray actors (ray engine)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
-    """Blind the embeddings of a store; writes a store of the same layout."""
-    from blindface.blinding import transform_store
+    """Blind the embeddings of a store; writes a store of the same columns."""
+    from blindface._io import describe_error
+    from blindface.store import StoreError, transform_store
 
     try:
-        path = transform_store(model, embeddings, out)
-    except (ValueError, FileNotFoundError) as error:
-        typer.echo(f"error: {error}", err=True)
+        path = transform_store(
+            model,
+            embeddings,
+            out,
+            engine=engine,
+            address=address,
+            num_actors=actors,
+            progress=progress,
+        )
+    except (StoreError, ValueError, ModuleNotFoundError, OSError) as error:
+        typer.echo(f"error: {describe_error(error)}", err=True)
         raise typer.Exit(2) from None
     typer.echo(f"wrote {path}")
 

@@ -20,8 +20,8 @@ def embed_command(
     out: str = typer.Option(
         ...,
         "--out",
-        help="Parquet file to write; with 'all' a folder that receives one "
-        "<dataset>-<embedder>.parquet per dataset.",
+        help="Store to write: a Parquet file (a folder with --engine ray); with 'all' a folder "
+        "that receives one <dataset>-<embedder>.parquet per dataset.",
     ),
     data_root: str = typer.Option(
         None,
@@ -52,16 +52,30 @@ def embed_command(
         256, "--chunk-size", min=1, help="Images per cache chunk (work kept if interrupted)."
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+    engine: str = typer.Option(
+        "local", "--engine", help="local (default; --jobs worker processes) or ray (Ray Data)."
+    ),
+    address: str = typer.Option(
+        None, "--address", help="Ray cluster to join (ray engine; default: a local instance)."
+    ),
+    actors: int = typer.Option(
+        None, "--actors", min=1, help="Ray actors, one embedder each (default: --jobs)."
+    ),
+    batch_size: int = typer.Option(32, "--batch-size", min=1, help="Images per Ray batch."),
+    gpus_per_actor: float = typer.Option(
+        0.0, "--gpus-per-actor", min=0.0, help="GPUs reserved per Ray actor."
+    ),
 ) -> None:
     """Detect, align and embed every face of a dataset into a Parquet embedding store.
 
     Resumable: finished chunks are cached in <out>.cache/ and a rerun only embeds what is
-    missing (or changed), giving an identical store.
+    missing (or changed), giving an identical store. With --engine ray the images are embedded
+    by a pool of Ray actors and the store is a partitioned folder (read the same way).
     """
 
     from rich.console import Console
-    from rich.table import Table
 
+    from blindface._io import describe_error
     from blindface.datasets import (
         DatasetLayoutError,
         default_data_root,
@@ -70,8 +84,7 @@ def embed_command(
         load_manifest,
         read_label_map,
     )
-    from blindface.faces import FACE_STATUSES
-    from blindface.store import embed_dataset, read_store
+    from blindface.store import embed_dataset, read_metadata
 
     manifest = dataset.lower().endswith(".csv")
     if (label_map or allow_outside_root) and not manifest:
@@ -91,8 +104,7 @@ def embed_command(
             jobs_list = [(name, Path(out) / f"{name}-{embedder}.parquet") for name in names]
         else:
             jobs_list = [(dataset, Path(out))]
-        summary = Table("dataset", "images", *FACE_STATUSES)
-        summary.add_column("file", overflow="fold")
+        rows: list[tuple[str, int, int | None, dict[str, int], Path]] = []
         for name, target in jobs_list:
             if manifest:
                 table = load_manifest(
@@ -111,11 +123,37 @@ def embed_command(
                 n_jobs=jobs,
                 progress=progress,
                 chunk_size=chunk_size,
+                engine=engine,
+                address=address,
+                num_actors=actors,
+                batch_size=batch_size,
+                num_gpus=gpus_per_actor,
             )
-            counts = read_store(target).table["face_status"].value_counts()
-            row = [str(int(counts.get(status, 0))) for status in FACE_STATUSES]
-            summary.add_row(name, str(len(table)), *row, str(target))
-    except (DatasetLayoutError, ValueError, ModuleNotFoundError, FileNotFoundError) as error:
-        typer.echo(f"error: {error}", err=True)
+            counts = read_metadata(target)["face_status_counts"]
+            skipped = table.attrs.get("skipped_rows")
+            rows.append((name, len(table), skipped, counts, target))
+    except (DatasetLayoutError, ValueError, ModuleNotFoundError, OSError) as error:
+        typer.echo(f"error: {describe_error(error)}", err=True)
         raise typer.Exit(2) from None
-    Console().print(summary)
+    Console().print(_summary(rows))
+
+
+def _summary(rows: list[tuple[str, int, int | None, dict[str, int], Path]]):
+    """One line per store: images, rows the loader skipped (when it says), status counts;
+    and their totals."""
+    from rich.table import Table
+
+    from blindface.faces import FACE_STATUSES
+
+    skips = any(skipped is not None for _, _, skipped, _, _ in rows)
+    summary = Table("dataset", "images", *(["skipped rows"] if skips else []), *FACE_STATUSES)
+    summary.add_column("store", overflow="fold")
+    for name, images, skipped, counts, target in rows:
+        skip = [str(skipped or 0)] if skips else []
+        statuses = [str(counts.get(status, 0)) for status in FACE_STATUSES]
+        summary.add_row(name, str(images), *skip, *statuses, str(target))
+    if len(rows) > 1:
+        skip = [str(sum(row[2] or 0 for row in rows))] if skips else []
+        totals = [str(sum(row[3].get(status, 0) for row in rows)) for status in FACE_STATUSES]
+        summary.add_row("total", str(sum(row[1] for row in rows)), *skip, *totals, "", style="bold")
+    return summary

@@ -1,0 +1,235 @@
+"""The two layouts of a store: one Parquet file, or a partitioned folder of Parquet parts.
+
+A partitioned store is a folder of ``part-00000.parquet``, ``part-00001.parquet``, ... (each a
+sealed :data:`~blindface.store._format.PART_FORMAT` file) and a ``_blindface.json`` manifest,
+written last and sealed like a file footer: the store's metadata and, per part, its file name,
+rows and digest. The manifest makes a missing, extra, swapped or foreign part an error. The
+folder is written atomically (:func:`blindface._io.write_folder`). Other Parquet readers
+(``pyarrow.dataset``, Ray, Spark) read the parts and skip the manifest, whose name starts with
+an underscore.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from blindface._io import write_folder, write_json
+from blindface.store._format import (
+    PART_FORMAT,
+    STORE_FORMAT,
+    StoreError,
+    StoreFile,
+    canonical_json,
+    iter_row_groups,
+    open_file,
+    schema_meta,
+    seal,
+    unseal,
+    write_file,
+)
+
+MANIFEST_NAME = "_blindface.json"
+PART_NAME = "part-{:05d}.parquet"
+#: Keys the writer sets from what it writes; everything else is the caller's metadata.
+WRITER_KEYS = frozenset(
+    {
+        "format",
+        "columns",
+        "column_types",
+        "pandas_metadata",
+        "dim",
+        "n_images",
+        "face_status_counts",
+    }
+)
+#: Keys kept from the public metadata: how the format checks itself, not what a user asks.
+_INTERNAL_KEYS = ("column_types", "pandas_metadata")
+
+
+@dataclass(frozen=True)
+class StoreLayout:
+    """An opened store: its metadata (no integrity record), its files and their first rows."""
+
+    path: Path
+    meta: dict[str, Any]
+    files: tuple[StoreFile, ...]
+    offsets: tuple[int, ...]
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """The metadata a user sees (no format internals)."""
+        return {key: value for key, value in self.meta.items() if key not in _INTERNAL_KEYS}
+
+    @property
+    def partitioned(self) -> bool:
+        return self.path.is_dir()
+
+    @property
+    def fix(self) -> str:
+        return fix_for(self.path, self.meta)
+
+    def row_groups(self, columns: list[str] | None = None) -> Iterator[pa.Table]:
+        """Every row group of the store in order, each verified before it is yielded."""
+        for store_file, offset in zip(self.files, self.offsets, strict=True):
+            yield from iter_row_groups(store_file, self.fix, columns=columns, first_row=offset)
+
+
+def fix_for(path: Path, meta: Mapping[str, Any] | None = None) -> str:
+    """What to do about a damaged store."""
+    if meta is not None and "blinding" in meta:
+        return f"re-create it with `blindface transform ... --out {path}`"
+    return (
+        f"re-create it with `blindface embed ... --out {path}` "
+        "(the cache beside it keeps the embeddings already computed)"
+    )
+
+
+def open_store(path: str | os.PathLike[str]) -> StoreLayout:
+    """Open a store of either layout; the footers (or manifest) are verified, not yet the rows."""
+    path = Path(path)
+    if path.is_dir():
+        return _open_folder(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"embedding store {path} not found; "
+            f"create it with `blindface embed DATASET --out {path}`"
+        )
+    store_file = open_file(path, (STORE_FORMAT,), fix_for(path))
+    return StoreLayout(path, store_file.meta, (store_file,), (0,))
+
+
+def _open_folder(path: Path) -> StoreLayout:
+    fix = fix_for(path)
+    manifest = path / MANIFEST_NAME
+    if not manifest.is_file():
+        raise StoreError(
+            f"{path} is a folder but not a partitioned embedding store (no {MANIFEST_NAME}); "
+            f"give a store file or folder, or {fix}"
+        )
+    try:
+        raw = json.loads(manifest.read_bytes())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise StoreError(f"{manifest} is not readable JSON ({exc}); {fix}") from None
+    meta, _ = unseal(raw, manifest, fix)
+    fix = fix_for(path, meta)
+    parts = meta.pop("parts", None)
+    if meta.get("format") != STORE_FORMAT or not isinstance(parts, list):
+        raise StoreError(f"{manifest} is not a {STORE_FORMAT} manifest; {fix}")
+    files, offsets, offset = [], [], 0
+    for index, part in enumerate(parts):
+        name = PART_NAME.format(index)
+        if not isinstance(part, dict) or part.get("file") != name:
+            raise StoreError(f"{manifest}: entry {index} does not name {name}; {fix}")
+        if not (path / name).is_file():
+            raise StoreError(f"{path}: part {name} is missing (the store is incomplete); {fix}")
+        store_file = open_file(path / name, (PART_FORMAT,), fix)
+        mismatch = (
+            store_file.digest != part.get("digest")
+            or store_file.meta.get("index") != index
+            or store_file.meta.get("n_images") != part.get("rows")
+            or store_file.meta.get("columns") != meta.get("columns")
+            or store_file.meta.get("column_types") != meta.get("column_types")
+            or store_file.meta.get("pandas_metadata") != meta.get("pandas_metadata")
+            or store_file.meta.get("dim") != meta.get("dim")
+        )
+        if mismatch:
+            raise StoreError(f"{path / name} is not the part the manifest lists; {fix}")
+        files.append(replace(store_file, unit_norm="blinding" not in meta))
+        offsets.append(offset)
+        offset += int(part["rows"])
+    listed = {PART_NAME.format(index) for index in range(len(parts))}
+    extra = sorted(p.name for p in path.glob("part-*.parquet") if p.name not in listed)
+    if extra:
+        raise StoreError(f"{path} holds part files its manifest does not list: {extra}; {fix}")
+    if offset != meta.get("n_images"):
+        raise StoreError(f"{manifest}: its parts hold {offset} rows, not {meta.get('n_images')}")
+    return StoreLayout(path, meta, tuple(files), tuple(offsets))
+
+
+# -- writing --------------------------------------------------------------------------------
+
+
+def check_target(path: Path, *, partitioned: bool) -> None:
+    """Refuse, before any work is done, a target that a store of this layout cannot replace."""
+    if not partitioned and path.is_dir():
+        raise IsADirectoryError(
+            f"{path} is a folder: give a file name to write the store to, e.g. "
+            f"{path / 'store.parquet'} (only the ray engine writes a store into a folder)"
+        )
+    if partitioned and path.exists() and not path.is_dir():
+        raise FileExistsError(
+            f"{path} is a file: the ray engine writes a partitioned store into a folder; "
+            "give a folder name (or use the local engine for a single file)"
+        )
+    if partitioned and path.is_dir() and any(path.iterdir()):
+        if not (path / MANIFEST_NAME).is_file():
+            raise FileExistsError(
+                f"{path} is a folder that is not a partitioned store; refusing to replace it: "
+                "give a new or empty folder"
+            )
+
+
+def write_store_file(
+    path: Path, schema: pa.Schema, row_groups: Iterable[pa.Table], meta: Mapping[str, Any]
+) -> Path:
+    """Write a single-file store atomically (``meta``: the caller's metadata)."""
+    check_target(path, partitioned=False)
+    meta = {**_own(meta), "format": STORE_FORMAT}
+    write_file(path, schema, row_groups, meta, unit_norm="blinding" not in meta)
+    return path
+
+
+def write_partitioned(
+    path: Path,
+    schema: pa.Schema,
+    parts: Iterable[tuple[int, Iterable[pa.Table]]],
+    meta: Mapping[str, Any],
+) -> Path:
+    """Write a partitioned store atomically; ``parts`` yields ``(index, row groups)`` in any
+    order, indices ``0..n-1``."""
+    check_target(path, partitioned=True)
+    own = _own(meta)
+    unit_norm = "blinding" not in own
+
+    def fill(folder: Path) -> None:
+        entries: dict[int, dict[str, Any]] = {}
+        counts: Counter[str] = Counter()
+        for index, row_groups in parts:
+            name = PART_NAME.format(index)
+            written = write_file(
+                folder / name,
+                schema,
+                row_groups,
+                {"format": PART_FORMAT, "index": index},
+                unit_norm=unit_norm,
+            )
+            entries[index] = {"file": name, "rows": written.rows, "digest": written.digest}
+            counts.update(written.counts)
+        if not entries:
+            raise StoreError(f"refusing to write {path}: it would hold no rows")
+        if sorted(entries) != list(range(len(entries))):
+            raise ValueError(f"part indices {sorted(entries)} are not 0..{len(entries) - 1}")
+        manifest = {
+            **own,
+            **schema_meta(schema),
+            "format": STORE_FORMAT,
+            "n_images": sum(entry["rows"] for entry in entries.values()),
+            "face_status_counts": dict(sorted(counts.items())),
+            "parts": [entries[index] for index in range(len(entries))],
+        }
+        write_json(folder / MANIFEST_NAME, json.loads(canonical_json(seal(manifest))))
+
+    write_folder(path, fill)
+    return path
+
+
+def _own(meta: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in meta.items() if key not in WRITER_KEYS}
