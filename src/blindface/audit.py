@@ -91,55 +91,65 @@ def _load_rows(
     for path in stores:
         store = read_store(path)
         ok = np.asarray(store.ok, dtype=bool)
-        table = store.table[ok].reset_index(drop=True)
+        table = store.table.iloc[np.flatnonzero(ok)].reset_index(drop=True)
         if label not in table:
-            columns = ", ".join(c for c in table.columns if not c.startswith("face_"))
+            columns = ", ".join(str(c) for c in table.columns if not str(c).startswith("face_"))
             raise AuditError(f"{path} has no column {label!r} to audit; its columns: {columns}")
-        if "subject" not in table or table["subject"].isna().all():
+        subject = pd.Series(table["subject"] if "subject" in table else None, dtype="string")
+        if len(table) and subject.isna().all():
             raise AuditError(
                 f"{path} has no subject ids: leakage is measured on people the probe never saw, "
                 "so every row needs a subject (add a 'subject' column to the manifest)"
             )
-        source = str(table["dataset"].iloc[0]) if "dataset" in table and len(table) else str(path)
-        table = table.assign(_source=source)
-        tables.append(table)
+        # subjects of different datasets (or stores) are different people even when ids agree
+        source = (
+            pd.Series(table["dataset"], dtype="string").fillna(str(path))
+            if "dataset" in table
+            else pd.Series([str(path)] * len(table), dtype="string")
+        )
+        tables.append(
+            pd.DataFrame(
+                {
+                    "label": pd.Series(table[label]).tolist(),
+                    "person": (source + ":" + subject).tolist(),
+                    "session": pd.Series(table[session_column or "sequence"]).astype(str).tolist()
+                    if (session_column or "sequence") in table
+                    else [None] * len(table),
+                }
+            )
+        )
+        if session_column and session_column not in table:
+            raise AuditError(f"{path} has no session column {session_column!r}")
         arrays.append(store.embeddings[ok])
         dims.add(store.embeddings.shape[1])
     if len(dims) > 1:
         raise AuditError(f"the stores hold embeddings of different dimensions {sorted(dims)}")
-    table = pd.concat(tables, ignore_index=True)
+    rows = pd.concat(tables, ignore_index=True)
     X = np.concatenate(arrays).astype(np.float32)
-    raw = table[label]
+    raw = rows["label"].tolist()
     if label == "expression":
-        values = pd.Series(
-            normalize_expressions(raw.tolist(), label_map, source=", ".join(map(str, stores))),
-            dtype="string",
-        )
+        where = ", ".join(map(str, stores))
+        values = pd.Series(normalize_expressions(raw, label_map, source=where), dtype="string")
     else:
-        values = raw.astype("string")
-    people = (table["_source"].astype(str) + ":" + table["subject"].astype("string")).astype(
-        "string"
-    )
-    keep = (values.notna() & table["subject"].notna()).to_numpy()
-    y = values[keep].astype(str).to_numpy()
-    groups = people[keep].astype(str).to_numpy()
+        values = pd.Series(raw, dtype=object).map(lambda v: None if pd.isna(v) else str(v))
+        values = values.astype("string")
+    person = pd.Series(rows["person"], dtype="string")
+    keep = (values.notna() & person.notna()).to_numpy(dtype=bool)
+    y = values.to_numpy()[keep].astype(str)
+    groups = person.to_numpy()[keep].astype(str)
     _check_classes(y, groups, label)
     ref_value = reference_value or DEFAULT_REFERENCE.get(label)
-    if ref_value is None and pd.api.types.is_bool_dtype(raw.dtype):
+    if ref_value is None and set(y) <= {"True", "False"}:
         ref_value = "False"
     reference = None
     rule = "the mean of the person's other images"
     if ref_value is not None and (y == ref_value).any():
         reference = y == ref_value
         rule = f"the person's first {label} = {ref_value} image (left out of the scored images)"
-    sessions = None
-    column = session_column or ("sequence" if "sequence" in table else None)
-    if column is not None:
-        if column not in table:
-            raise AuditError(f"no session column {column!r} in the stores")
-        sessions = table[column].astype(str).to_numpy()[keep]
-        if reference is None:
-            rule = f"the mean of the person's images from other {column} values"
+    session = pd.Series(rows["session"], dtype=object).to_numpy()[keep]
+    sessions = None if pd.isna(session).all() else session.astype(str)
+    if sessions is not None and reference is None:
+        rule = f"the mean of the person's images from other {session_column or 'sequence'}s"
     return _Labelled(X[keep], y, groups, reference, sessions, rule)
 
 
@@ -281,7 +291,7 @@ def audit(
         "n_splits": n_splits,
         "seed": random_state,
     }
-    return AuditResult(leakage[columns], pd.DataFrame(identity), config)
+    return AuditResult(leakage.reindex(columns=columns), pd.DataFrame(identity), config)
 
 
 def write_audit(result: AuditResult, out: str | os.PathLike[str]) -> dict[str, Path]:
@@ -311,19 +321,19 @@ def audit_markdown(result: AuditResult) -> str:
         "interval over people] (Diff against x).\n",
         "![audit](audit.png)\n",
     ]
-    frame = result.leakage
-    for threat, block in frame.groupby("threat", sort=False):
-        chance = block["chance"].iloc[0]
-        lines.append(f"## {threat} threat — chance {chance:.1f} %\n")
-        probes = list(dict.fromkeys(block["probe"]))
+    records = result.leakage.to_dict("records")
+    for threat in dict.fromkeys(r["threat"] for r in records):
+        block = [r for r in records if r["threat"] == threat]
+        lines.append(f"## {threat} threat — chance {block[0]['chance']:.1f} %\n")
+        probes = list(dict.fromkeys(r["probe"] for r in block))
         lines.append("| representation | " + " | ".join(probes) + " |")
         lines.append("|---|" + "---|" * len(probes))
-        for name, rep in block.groupby("representation", sort=False):
+        for name in dict.fromkeys(r["representation"] for r in block):
             cells = []
             for probe in probes:
-                r = rep[rep["probe"] == probe].iloc[0]
+                r = next(r for r in block if r["representation"] == name and r["probe"] == probe)
                 cell = f"{r['accuracy']:.1f} [{r['ci_low']:.1f}, {r['ci_high']:.1f}]"
-                if pd.notna(r["diff"]):
+                if not pd.isna(r["diff"]):
                     cell += f" ({r['diff']:.0f} %)"
                 cells.append(cell)
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
@@ -332,7 +342,7 @@ def audit_markdown(result: AuditResult) -> str:
     lines.append("| representation | ROC AUC | TAR at FAR 0.1 % | same-person pairs |")
     lines.append("|---|---|---|---|")
     for r in result.identity.to_dict("records"):
-        if "roc_auc" in r and pd.notna(r.get("roc_auc")):
+        if isinstance(r.get("roc_auc"), float) and not np.isnan(r["roc_auc"]):
             lines.append(
                 f"| {r['representation']} | {r['roc_auc']:.2f} | {r['tar_at_far']:.1f} "
                 f"| {r['n_genuine_pairs']} |"
@@ -349,24 +359,25 @@ def plot_audit(result: AuditResult, path: Path) -> Path:
 
     from blindface._io import save_figure
 
-    frame = result.leakage
-    threats = list(dict.fromkeys(frame["threat"]))
-    names = list(dict.fromkeys(frame["representation"]))
+    records = result.leakage.to_dict("records")
+    threats = list(dict.fromkeys(r["threat"] for r in records))
+    names = list(dict.fromkeys(r["representation"] for r in records))
     fig = Figure(figsize=(6.0 * len(threats), 4.2))
     axes = fig.subplots(1, len(threats), squeeze=False)[0]
     cmap = colormaps["tab10"]
     for ax, threat in zip(axes, threats, strict=True):
-        block = frame[frame["threat"] == threat]
-        probes = list(dict.fromkeys(block["probe"]))
+        block = [r for r in records if r["threat"] == threat]
+        probes = list(dict.fromkeys(r["probe"] for r in block))
         width = 0.8 / len(names)
         for i, name in enumerate(names):
-            rep = block[block["representation"] == name].set_index("probe").loc[probes]
+            rep = {r["probe"]: r for r in block if r["representation"] == name}
+            accuracy = np.array([rep[p]["accuracy"] for p in probes], dtype=float)
+            low = accuracy - np.array([rep[p]["ci_low"] for p in probes], dtype=float)
+            high = np.array([rep[p]["ci_high"] for p in probes], dtype=float) - accuracy
             x = np.arange(len(probes)) + (i - (len(names) - 1) / 2) * width
-            low = (rep["accuracy"] - rep["ci_low"]).to_numpy(dtype=float)
-            high = (rep["ci_high"] - rep["accuracy"]).to_numpy(dtype=float)
-            ax.bar(x, rep["accuracy"], width, color=cmap(i % 10), label=name)
-            ax.errorbar(x, rep["accuracy"], yerr=[low, high], fmt="none", ecolor="black", lw=0.8)
-        ax.axhline(block["chance"].iloc[0], color="grey", linestyle="--", label="chance")
+            ax.bar(x, accuracy, width, color=cmap(i % 10), label=name)
+            ax.errorbar(x, accuracy, yerr=[low, high], fmt="none", ecolor="black", lw=0.8)
+        ax.axhline(block[0]["chance"], color="grey", linestyle="--", label="chance")
         ax.set_xticks(np.arange(len(probes)), probes)
         ax.set_ylabel(f"{result.config['label']} accuracy (%)")
         ax.set_title(f"{threat} threat")

@@ -51,7 +51,8 @@ def _usable_rows(table: pd.DataFrame) -> np.ndarray:
             f"the CelebA table lacks columns {missing}; load it with "
             "blindface.datasets.load_dataset('celeba', root)"
         )
-    return table[list(CELEBA_COLUMNS)].notna().all(axis=1).to_numpy()
+    known = pd.DataFrame(table[list(CELEBA_COLUMNS)]).notna().all(axis=1)
+    return np.asarray(known, dtype=bool)
 
 
 def _pool(table: pd.DataFrame, rows: ArrayLike | None) -> np.ndarray:
@@ -237,13 +238,14 @@ def fairness_metrics(y_true: ArrayLike, y_pred: ArrayLike, smiling: ArrayLike) -
         y_pred=np.asarray(y_pred).astype(bool),
         sensitive_features=pd.Series(smiling, name="smiling"),
     )
-    tpr = frame.by_group["tpr"]
-    if True not in tpr.index or False not in tpr.index:
+    tpr = dict(pd.Series(frame.by_group["tpr"]).items())
+    if True not in tpr or False not in tpr:
         raise ValueError("the test set needs both smiling and non-smiling faces")
-    tpr_smiling = float(tpr.loc[True]) * 100.0
-    tpr_not = float(tpr.loc[False]) * 100.0
+    tpr_smiling = float(tpr[True]) * 100.0
+    tpr_not = float(tpr[False]) * 100.0
+    overall = dict(pd.Series(frame.overall).items())
     return {
-        "accuracy": float(frame.overall["accuracy"]) * 100.0,
+        "accuracy": float(overall["accuracy"]) * 100.0,
         "tpr_smiling": tpr_smiling,
         "tpr_not_smiling": tpr_not,
         "equal_opportunity": 100.0 - abs(tpr_smiling - tpr_not),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -160,9 +160,12 @@ def leakage(
         for name in probes
         for train, test in splits
     ]
-    results = Parallel(n_jobs=n_jobs)(
-        delayed(_fit_fold)(name, grid, X, codes, groups, train, test, random_state)
-        for name, grid, train, test in tasks
+    results = cast(
+        list[tuple[np.ndarray, dict[str, Any]]],
+        Parallel(n_jobs=n_jobs)(
+            delayed(_fit_fold)(name, grid, X, codes, groups, train, test, random_state)
+            for name, grid, train, test in tasks
+        ),
     )
     chance = chance_level(codes)
     rows = []

@@ -68,8 +68,9 @@ def fit_expression(name: str, table: pd.DataFrame) -> np.ndarray:
             table["expression"].astype(object).where(table["expression"].notna(), None).to_numpy()
         )
     if "Smiling" in table:
-        smiling = table["Smiling"].astype("boolean")
-        return np.where(smiling.isna(), None, np.where(smiling.fillna(False), "happy", "neutral"))
+        smiling = pd.Series(table["Smiling"], dtype="boolean")
+        labels = smiling.map({True: "happy", False: "neutral"})
+        return labels.astype(object).where(smiling.notna(), None).to_numpy()
     return np.full(len(table), None, dtype=object)
 
 
@@ -99,14 +100,23 @@ def verification_pairs(data_root: Path) -> pd.DataFrame:
             return load_lfw_pairs(data_root, view="devtest")
 
 
+def sample_people(subjects: pd.Series, n: int, seed: int) -> set[str]:
+    """Whole people, in a seeded random order, while their images add up to at most ``n``:
+    subsets stay people-disjoint."""
+    names = subjects.dropna().astype(str)
+    sizes = names.value_counts()
+    order = np.random.default_rng(seed).permutation(np.asarray(sorted(sizes.index), dtype=object))
+    total = np.cumsum([int(sizes[p]) for p in order])
+    return {str(p) for p, t in zip(order, total, strict=True) if t <= n}
+
+
 def _sample_people(table: pd.DataFrame, n: int | None, seed: int) -> pd.DataFrame:
-    """Whole people up to about ``n`` images (seeded), so that people-disjoint splits hold."""
+    """Whole people up to about ``n`` images (seeded)."""
     if n is None or len(table) <= n:
         return table
-    people = np.random.default_rng(seed).permutation(table["subject"].dropna().unique())
-    sizes = table["subject"].value_counts()
-    take = people[np.cumsum(sizes.loc[people].to_numpy()) <= n]
-    return table[table["subject"].isin(set(take))].reset_index(drop=True)
+    take = sample_people(pd.Series(table["subject"]), n, seed)
+    keep = table["subject"].astype(str).isin(take).to_numpy()
+    return table.iloc[np.flatnonzero(keep)].reset_index(drop=True)
 
 
 def _sample_rows(table: pd.DataFrame, n: int | None, seed: int, stratify: str) -> pd.DataFrame:
@@ -121,7 +131,9 @@ def _sample_rows(table: pd.DataFrame, n: int | None, seed: int, stratify: str) -
     return table.iloc[np.sort(rows)].reset_index(drop=True)
 
 
-def _lfw_subset(table: pd.DataFrame, pairs: pd.DataFrame, people: int | None, seed: int):
+def _lfw_subset(
+    table: pd.DataFrame, pairs: pd.DataFrame, people: int | None, seed: int
+) -> pd.DataFrame:
     """Every image of the verification pairs' people, plus ``people`` other identities."""
     if people is None:
         return table
@@ -129,8 +141,8 @@ def _lfw_subset(table: pd.DataFrame, pairs: pd.DataFrame, people: int | None, se
     test_people = set(table.loc[table["path"].isin(needed), "subject"])
     others = sorted(set(table["subject"].dropna()) - test_people)
     chosen = set(np.random.default_rng(seed).permutation(others)[:people]) if others else set()
-    keep = table["subject"].isin(test_people | chosen)
-    return table[keep].reset_index(drop=True)
+    keep = table["subject"].isin(test_people | chosen).to_numpy()
+    return table.iloc[np.flatnonzero(keep)].reset_index(drop=True)
 
 
 def embed_study_data(study: Study, log: Log) -> StudyData:
@@ -166,7 +178,7 @@ def embed_study_data(study: Study, log: Log) -> StudyData:
         counts = {str(k): int(v) for k, v in store.table["face_status"].value_counts().items()}
         ok = np.asarray(store.ok, dtype=bool)
         datasets[name] = Embedded(
-            table=store.table[ok].reset_index(drop=True),
+            table=store.table.iloc[np.flatnonzero(ok)].reset_index(drop=True),
             X=np.asarray(store.embeddings[ok], dtype=np.float32),
             counts={"images": len(store.table), **counts},
         )
@@ -222,7 +234,7 @@ def fit_set(data: StudyData, people: Mapping[str, frozenset[str] | None]) -> Fit
         rows = data.fit_eligible(name)
         if chosen is not None:
             rows &= emb.table["subject"].astype(str).isin(chosen).to_numpy()
-        table = emb.table[rows]
+        table = emb.table.iloc[np.flatnonzero(rows)]
         parts.append((emb.X[rows], fit_expression(name, table), qualified_subjects(name, table)))
         sources[name] = int(rows.sum())
     if not parts:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from blindface.evaluation import THREATS, Threat
-from blindface.study._data import StudyData
+from blindface.study._data import StudyData, sample_people
 from blindface.study._rows import Row
 from blindface.study._settings import Study
 from blindface.study._tasks import LeakageTask, UtilityTask
@@ -52,23 +52,20 @@ def task_rows(
     emb = data.datasets[task.dataset]
     table = emb.table
     labels = task.labels(table)
-    subject = table["subject"].astype("string")
+    subject = pd.Series(table["subject"], dtype="string")
     rows = (labels.notna() & subject.notna() & ~subject.isin(exclude_people)).to_numpy()
     if max_images is not None and rows.sum() > max_images:
-        people = np.random.default_rng(seed).permutation(np.asarray(sorted(set(subject[rows]))))
-        sizes = subject[rows].value_counts()
-        take = set(people[np.cumsum(sizes.loc[people].to_numpy()) <= max_images])
+        take = sample_people(pd.Series(subject.to_numpy()[rows]), max_images, seed)
         rows &= subject.isin(take).to_numpy()
-    if labels[rows].nunique() < 2:
+    kept = pd.Series(labels.to_numpy()[rows], dtype="string")
+    if kept.nunique() < 2:
         return None
-    picked = table[rows]
-    y = labels[rows].astype(str).to_numpy()
     return TaskRows(
         X=emb.X[rows],
-        y=y,
-        groups=subject[rows].astype(str).to_numpy(),
-        reference=task.reference(labels[rows]),
-        sessions=task.session_ids(picked),
+        y=kept.astype(str).to_numpy(),
+        groups=subject.to_numpy()[rows].astype(str),
+        reference=task.reference(kept),
+        sessions=task.session_ids(table.iloc[np.flatnonzero(rows)]),
     )
 
 
@@ -106,7 +103,7 @@ def leakage_rows(
             out.append({"threat": threat, "probe": None, "skipped": str(error)})
             continue
         seconds = round(time.perf_counter() - started, 1)
-        for _, r in frame.iterrows():
+        for r in frame.to_dict("records"):
             out.append(
                 {
                     "threat": threat,
@@ -144,16 +141,22 @@ def utility_rows(
     if task.name == "identity":
         if data.pairs is None:
             return []
-        index = pd.Series(np.arange(len(emb.table)), index=emb.table["path"].to_numpy())
-        pairs = data.pairs[
-            data.pairs["path_a"].isin(index.index) & data.pairs["path_b"].isin(index.index)
-        ]
+        position = {str(p): i for i, p in enumerate(emb.table["path"])}
+        path_a = [str(p) for p in data.pairs["path_a"]]
+        path_b = [str(p) for p in data.pairs["path_b"]]
+        complete = np.array(
+            [a in position and b in position for a, b in zip(path_a, path_b, strict=True)]
+        )
+        a = np.array([position[p] for p, ok in zip(path_a, complete, strict=True) if ok], dtype=int)
+        b = np.array([position[p] for p, ok in zip(path_b, complete, strict=True) if ok], dtype=int)
+        same = np.asarray(data.pairs["same"], dtype=bool)[complete]
+        fold = np.asarray(data.pairs["fold"])[complete]
         X = emb.X if transform is None else transform(emb.X)
         mean, std = verification_accuracy(
-            X[index[pairs["path_a"]].to_numpy()],
-            X[index[pairs["path_b"]].to_numpy()],
-            pairs["same"].to_numpy(),
-            folds=pairs["fold"].to_numpy() if pairs["fold"].nunique() > 1 else None,
+            X[a],
+            X[b],
+            same,
+            folds=fold if len(np.unique(fold)) > 1 else None,
             random_state=study.seed,
         )
         return [
@@ -164,7 +167,7 @@ def utility_rows(
                 "std": std,
                 "chance": 50.0,
                 "diff": None,
-                "n": int(len(pairs)),
+                "n": len(a),
             }
         ]
     assert task.column is not None
@@ -195,7 +198,7 @@ def utility_rows(
             "diff": None,
             "n": int(r["n"]),
         }
-        for _, r in frame.iterrows()
+        for r in frame.to_dict("records")
     ]
 
 
@@ -229,5 +232,5 @@ def paper_protocol_rows(rows: TaskRows, X: np.ndarray, *, study: Study) -> list[
             "diff": None,
             "n": int(r["n"]),
         }
-        for _, r in frame.iterrows()
+        for r in frame.to_dict("records")
     ]

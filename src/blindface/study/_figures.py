@@ -51,7 +51,7 @@ def figures(
             max_images=None,
             seed=study.seed,
         )
-    if picked is not None:
+    if task is not None and picked is not None:
         reps = {"x": picked.X, **{m: f.transform(picked.X) for m, f in models.items()}}
         log(f"figures: t-SNE of x and the blinded embeddings on {task.dataset} (Fig. 3)")
         made["tsne_embeddings"] = _rel(

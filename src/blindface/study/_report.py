@@ -31,96 +31,101 @@ def _method_order(methods: Sequence[str], config: Mapping[str, Any]) -> list[str
     return (["none"] if "none" in methods else []) + named
 
 
+def _pick(rows: Sequence[Row], **key: Any) -> list[Row]:
+    return [r for r in rows if all(r.get(k) == v for k, v in key.items())]
+
+
+def _leakage(rows: Sequence[Row]) -> list[Row]:
+    return [r for r in rows if r.get("threat") and r.get("protocol") == "subject_disjoint"]
+
+
+def _number(values: Sequence[Any], pick: Any) -> float | None:
+    known = [float(v) for v in values if v is not None and not pd.isna(v)]
+    return pick(known) if known else None
+
+
 def summary_table(rows: Sequence[Row], utility: Sequence[Row], config: Mapping[str, Any]) -> str:
     """One line per method: worst-probe Diff per threat on each (held-out) dataset and task,
     then the LFW verification loss and the worst gender/ethnicity Diff of the same blinders."""
-    frame = pd.DataFrame([r for r in rows if r.get("threat")])
-    if frame.empty:
+    leakage = _leakage(rows)
+    if not leakage:
         return "_No leakage rows were computed._\n"
-    frame = frame[frame["protocol"] == "subject_disjoint"]
-    columns = list(dict.fromkeys(zip(frame["dataset"], frame["task"], strict=True)))
-    util = pd.DataFrame(list(utility))
+    columns = list(dict.fromkeys((r["dataset"], r["task"]) for r in leakage))
     lines = [
         "| method | "
         + " | ".join(f"{d} {TASK_TITLES.get(t, t)} (pop / rel)" for d, t in columns)
         + " | LFW verification (loss) | gender/ethnicity worst Diff |",
         "|---|" + "---|" * (len(columns) + 2),
     ]
-    for method in _method_order(list(frame["method"].unique()), config):
+    base = _number([r["accuracy"] for r in _pick(utility, method="none", task="identity")], max)
+    for method in _method_order([r["method"] for r in leakage], config):
         cells = []
         for dataset, task in columns:
-            block = frame[
-                (frame["method"] == method)
-                & (frame["dataset"] == dataset)
-                & (frame["task"] == task)
-            ]
+            block = _pick(leakage, method=method, dataset=dataset, task=task)
+            pop = _pick(block, threat="population")
+            rel = _pick(block, threat="relative")
             if method == "none":
-                pop = block[block["threat"] == "population"]["accuracy"].max()
-                rel = block[block["threat"] == "relative"]["accuracy"].max()
-                chance = block["chance"].max() if len(block) else None
-                cells.append(f"best probe {_fmt(pop)} / {_fmt(rel)} (chance {_fmt(chance)})")
+                chance = _number([r["chance"] for r in block], max)
+                best_pop = _number([r["accuracy"] for r in pop], max)
+                best_rel = _number([r["accuracy"] for r in rel], max)
+                cells.append(
+                    f"best probe {_fmt(best_pop)} / {_fmt(best_rel)} (chance {_fmt(chance)})"
+                )
             else:
-                pop = block[block["threat"] == "population"]["diff"].min()
-                rel = block[block["threat"] == "relative"]["diff"].min()
-                cells.append(f"{_fmt(pop, 0)} / {_fmt(rel, 0)}")
-        ver = util[(util["method"] == method) & (util["task"] == "identity")] if len(util) else util
-        base = (
-            util[(util["method"] == "none") & (util["task"] == "identity")] if len(util) else util
+                worst_pop = _number([r.get("diff") for r in pop], min)
+                worst_rel = _number([r.get("diff") for r in rel], min)
+                cells.append(f"{_fmt(worst_pop, 0)} / {_fmt(worst_rel, 0)}")
+        verification = _number(
+            [r["accuracy"] for r in _pick(utility, method=method, task="identity")],
+            lambda v: sum(v) / len(v),
         )
-        if len(ver) and len(base):
-            loss = base["accuracy"].iloc[0] - ver["accuracy"].mean()
-            ver_cell = f"{_fmt(ver['accuracy'].mean())} ({_fmt(loss, 2)})"
+        if verification is not None and base is not None:
+            ver_cell = f"{_fmt(verification)} ({_fmt(base - verification, 2)})"
         else:
             ver_cell = "–"
-        attr = (
-            util[(util["method"] == method) & util["task"].isin(["gender", "ethnicity"])]
-            if len(util)
-            else util
-        )
-        attr_cell = _fmt(attr["diff"].max(), 0) if method != "none" and len(attr) else "–"
-        lines.append(f"| {method} | " + " | ".join(cells) + f" | {ver_cell} | {attr_cell} |")
+        attributes = [r for r in utility if r["method"] == method and r["task"] != "identity"]
+        worst = _number([r.get("diff") for r in attributes], max) if method != "none" else None
+        lines.append(f"| {method} | " + " | ".join(cells) + f" | {ver_cell} | {_fmt(worst, 0)} |")
     return "\n".join(lines) + "\n"
+
+
+def _cell(row: Row, *, interval: bool) -> str:
+    cell = _fmt(row["accuracy"])
+    if interval and row.get("ci_low") is not None:
+        cell += f" [{_fmt(row['ci_low'])}, {_fmt(row['ci_high'])}]"
+    elif not interval:
+        cell += f" ± {_fmt(row.get('std'))}"
+    if row.get("diff") is not None and not pd.isna(row["diff"]):
+        cell += f" ({_fmt(row['diff'], 0)} %)"
+    return cell
 
 
 def detail_tables(rows: Sequence[Row], config: Mapping[str, Any], *, by: str) -> str:
     """Every probe's accuracy [95 % CI] (Diff) per method, one block per dataset/task/threat."""
-    frame = pd.DataFrame([r for r in rows if r.get("threat")])
-    if frame.empty:
-        return ""
-    lines = []
-    keys = (
-        [by, "dataset", "task", "threat", "protocol"]
-        if by in frame
-        else ["dataset", "task", "threat", "protocol"]
+    leakage = [r for r in rows if r.get("threat")]
+    lines: list[str] = []
+    blocks = dict.fromkeys(
+        (r.get(by), r["dataset"], r["task"], r["threat"], r["protocol"]) for r in leakage
     )
-    for key, block in frame.groupby(keys, sort=False, dropna=False):
-        values = dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True))
-        chance = block["chance"].iloc[0]
-        n = block["n"].iloc[0]
-        people = block["n_people"].iloc[0] if "n_people" in block else None
+    for group, dataset, task, threat, protocol in blocks:
+        block = _pick(leakage, **{by: group}, dataset=dataset, task=task, threat=threat)
+        block = _pick(block, protocol=protocol)
+        first = block[0]
+        people = first.get("n_people")
         lines.append(
-            f"**{values['dataset']} {values['task']}**, {values['threat']} threat, "
-            f"`{values['protocol']}` — chance {chance:.1f} %, {n} images"
-            + (f" of {int(people)} people" if people is not None and not pd.isna(people) else "")
+            f"**{dataset} {task}**, {threat} threat, `{protocol}` — chance "
+            f"{first['chance']:.1f} %, {first['n']} images"
+            + (f" of {int(people)} people" if people else "")
             + "\n"
         )
-        probes = list(dict.fromkeys(block["probe"]))
+        probes = list(dict.fromkeys(r["probe"] for r in block))
         lines.append("| method | " + " | ".join(probes) + " |")
         lines.append("|---|" + "---|" * len(probes))
-        for method in _method_order(list(block["method"].unique()), config):
+        for method in _method_order([r["method"] for r in block], config):
             cells = []
             for probe in probes:
-                hit = block[(block["method"] == method) & (block["probe"] == probe)]
-                if not len(hit):
-                    cells.append("–")
-                    continue
-                r = hit.iloc[0]
-                cell = _fmt(r["accuracy"])
-                if r.get("ci_low") is not None and not pd.isna(r.get("ci_low")):
-                    cell += f" [{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]"
-                if r.get("diff") is not None and not pd.isna(r.get("diff")):
-                    cell += f" ({_fmt(r['diff'], 0)} %)"
-                cells.append(cell)
+                hit = _pick(block, method=method, probe=probe)
+                cells.append(_cell(hit[0], interval=True) if hit else "–")
             lines.append(f"| {method} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
@@ -128,34 +133,23 @@ def detail_tables(rows: Sequence[Row], config: Mapping[str, Any], *, by: str) ->
 
 def utility_table(rows: Sequence[Row], config: Mapping[str, Any]) -> str:
     """LFW verification and gender/ethnicity probes per method (and held-out dataset)."""
-    frame = pd.DataFrame([r for r in rows if not r.get("threat")])
-    if frame.empty:
+    utility = [r for r in rows if not r.get("threat")]
+    if not utility:
         return ""
-    frame["column"] = frame["task"] + " " + frame["probe"]
-    frame["setting"] = frame.get("heldout_dataset", pd.Series(dtype=object)).fillna("in-domain")
-    columns = list(dict.fromkeys(frame["column"]))
+    columns = list(dict.fromkeys((r["task"], r["probe"]) for r in utility))
     lines = [
-        "| method | blinder | " + " | ".join(columns) + " |",
+        "| method | blinder | " + " | ".join(f"{t} {p}" for t, p in columns) + " |",
         "|---|---|" + "---|" * len(columns),
     ]
-    for method in _method_order(list(frame["method"].unique()), config):
-        for setting, block in frame[frame["method"] == method].groupby("setting", sort=False):
+    for method in _method_order([r["method"] for r in utility], config):
+        mine = _pick(utility, method=method)
+        for heldout in dict.fromkeys(r.get("heldout_dataset") for r in mine):
+            block = _pick(mine, heldout_dataset=heldout)
             cells = []
-            for column in columns:
-                hit = block[block["column"] == column]
-                if not len(hit):
-                    cells.append("–")
-                    continue
-                r = hit.iloc[0]
-                cell = f"{_fmt(r['accuracy'])} ± {_fmt(r['std'])}"
-                if r.get("diff") is not None and not pd.isna(r.get("diff")):
-                    cell += f" ({_fmt(r['diff'], 0)} %)"
-                cells.append(cell)
-            label = (
-                "—"
-                if method == "none"
-                else ("held out " + setting if setting != "in-domain" else setting)
-            )
+            for task, probe in columns:
+                hit = _pick(block, task=task, probe=probe)
+                cells.append(_cell(hit[0], interval=False) if hit else "–")
+            label = "—" if method == "none" else f"held out {heldout}" if heldout else "in-domain"
             lines.append(f"| {method} | {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
