@@ -15,22 +15,52 @@ pass over batches (:func:`fit_streaming`).
 
 from __future__ import annotations
 
-from blindface.blinding._base import Blinder
-from blindface.blinding._export import export_recognizer
-from blindface.blinding._inlp import INLP
-from blindface.blinding._leace import LEACE
-from blindface.blinding._lnl import LearningNotToLearn
-from blindface.blinding._persistence import ModelError
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from blindface.blinding._registry import METHODS, Method, get_method, load, register
-from blindface.blinding._sensitivenets import SensitiveNets
-from blindface.blinding._streaming import (
-    MomentStatistics,
-    accumulate,
-    fit_statistics,
-    fit_streaming,
-)
-from blindface.blinding._within_subject import WithinSubjectProjection
-from blindface.blinding._workflow import fit_stores
+
+#: Public names and the private module each lives in; imported on first use, so that the
+#: registry (and ``blindface --help``) is available without loading PyTorch.
+_LAZY = {
+    "Blinder": "_base",
+    "export_recognizer": "_export",
+    "INLP": "_inlp",
+    "LEACE": "_leace",
+    "LearningNotToLearn": "_lnl",
+    "ModelError": "_persistence",
+    "SensitiveNets": "_sensitivenets",
+    "MomentStatistics": "_streaming",
+    "accumulate": "_streaming",
+    "fit_statistics": "_streaming",
+    "fit_streaming": "_streaming",
+    "WithinSubjectProjection": "_within_subject",
+    "fit_stores": "_workflow",
+}
+
+if TYPE_CHECKING:  # pragma: no cover
+    from blindface.blinding._base import Blinder
+    from blindface.blinding._export import export_recognizer
+    from blindface.blinding._inlp import INLP
+    from blindface.blinding._leace import LEACE
+    from blindface.blinding._lnl import LearningNotToLearn
+    from blindface.blinding._persistence import ModelError
+    from blindface.blinding._sensitivenets import SensitiveNets
+    from blindface.blinding._streaming import (
+        MomentStatistics,
+        accumulate,
+        fit_statistics,
+        fit_streaming,
+    )
+    from blindface.blinding._within_subject import WithinSubjectProjection
+    from blindface.blinding._workflow import fit_stores
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"blindface.blinding.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'blindface.blinding' has no attribute {name!r}")
+
 
 __all__ = [
     "INLP",

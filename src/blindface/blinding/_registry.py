@@ -11,18 +11,14 @@ erasure methods compared against) or ``"beyond"`` (methods this library adds).
 
 from __future__ import annotations
 
+import importlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from blindface.blinding._base import Blinder
-from blindface.blinding._inlp import INLP
-from blindface.blinding._leace import LEACE
-from blindface.blinding._lnl import LearningNotToLearn
-from blindface.blinding._persistence import read_model
-from blindface.blinding._sensitivenets import SensitiveNets
-from blindface.blinding._within_subject import WithinSubjectProjection
+if TYPE_CHECKING:  # the classes are imported when first used: listing names needs no PyTorch
+    from blindface.blinding._base import Blinder
 
 Kind = Literal["paper", "baseline", "beyond"]
 KINDS: tuple[Kind, ...] = ("paper", "baseline", "beyond")
@@ -30,12 +26,27 @@ KINDS: tuple[Kind, ...] = ("paper", "baseline", "beyond")
 
 @dataclass(frozen=True)
 class Method:
-    """A registered blinding method."""
+    """A registered blinding method.
+
+    ``estimator`` is the class, or where to find it (``"module:Class"``): the class is imported
+    when first used, so that listing the methods (``--help``) does not load PyTorch.
+    """
 
     name: str
-    estimator: type[Blinder]
+    where: type[Blinder] | str
     kind: Kind
     description: str
+
+    @property
+    def estimator(self) -> type[Blinder]:
+        if not isinstance(self.where, str):
+            return self.where
+        module, _, attribute = self.where.partition(":")
+        return getattr(importlib.import_module(module), attribute)
+
+    @property
+    def class_name(self) -> str:
+        return self.where.rpartition(":")[2] if isinstance(self.where, str) else self.where.__name__
 
     def create(self, **params: object) -> Blinder:
         """A new, unfitted estimator with ``params`` set."""
@@ -45,17 +56,21 @@ class Method:
 METHODS: dict[str, Method] = {}
 
 
-def register(name: str, estimator: type[Blinder], *, kind: Kind, description: str) -> Method:
-    """Add a method to the registry under ``name`` (a lower-case identifier); return it."""
+def register(name: str, estimator: type[Blinder] | str, *, kind: Kind, description: str) -> Method:
+    """Add a method to the registry under ``name`` (a lower-case identifier); return it.
+
+    ``estimator`` is the class or ``"module:Class"`` (imported on first use).
+    """
     if not name.isidentifier() or name != name.lower():
         raise ValueError(f"a method name is a lower-case identifier, got {name!r}")
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-    clash = [m.name for m in METHODS.values() if m.estimator.__name__ == estimator.__name__]
+    method = Method(name, estimator, kind, description)
+    clash = [m.name for m in METHODS.values() if m.class_name == method.class_name]
     if name in METHODS or clash:
-        raise ValueError(f"{name!r} / {estimator.__name__} is already registered")
-    METHODS[name] = Method(name, estimator, kind, description)
-    return METHODS[name]
+        raise ValueError(f"{name!r} / {method.class_name} is already registered")
+    METHODS[name] = method
+    return method
 
 
 def get_method(name: str) -> Method:
@@ -71,40 +86,42 @@ def load(path: str | os.PathLike[str]) -> Blinder:
     Raises :class:`~blindface.blinding.ModelError` for a malformed model (naming the file and
     the problem) and :class:`FileNotFoundError` when there is none at ``path``.
     """
-    classes = {m.estimator.__name__: m.estimator for m in METHODS.values()}
+    from blindface.blinding._persistence import read_model
+
+    classes = {m.class_name: m.estimator for m in METHODS.values()}
     saved = read_model(path, {name: cls._schema() for name, cls in classes.items()})
     return classes[saved.method]._from_saved(saved, Path(path))
 
 
 register(
     "sensitivenets",
-    SensitiveNets,
+    "blindface.blinding._sensitivenets:SensitiveNets",
     kind="paper",
     description="linear map trained with a triplet loss and a neutral-expression target "
     "against a retrained emotion classifier (Morales et al.)",
 )
 register(
     "lnl",
-    LearningNotToLearn,
+    "blindface.blinding._lnl:LearningNotToLearn",
     kind="paper",
     description="features for identity with minimal mutual information with the expression, "
     "adversarial with gradient reversal (Kim et al.)",
 )
 register(
     "leace",
-    LEACE,
+    "blindface.blinding._leace:LEACE",
     kind="baseline",
     description="closed-form least-squares linear concept erasure (Belrose et al. 2023)",
 )
 register(
     "inlp",
-    INLP,
+    "blindface.blinding._inlp:INLP",
     kind="baseline",
     description="iterative nullspace projection of linear expression probes (Ravfogel et al.)",
 )
 register(
     "within_subject",
-    WithinSubjectProjection,
+    "blindface.blinding._within_subject:WithinSubjectProjection",
     kind="beyond",
     description="project out the main directions in which one person's face varies",
 )

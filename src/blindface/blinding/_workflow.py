@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -55,32 +54,26 @@ class StoreFit:
 
 
 def store_files(paths: StorePaths) -> list[Path]:
-    """The store files named by ``paths``: files as given, folders as their ``*.parquet``."""
+    """The stores named by ``paths``: files and partitioned stores as given, other folders as
+    the stores they hold (``*.parquet`` files and partitioned store folders)."""
+    from blindface.store import is_store_folder
+
     items = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
     files: list[Path] = []
     for item in map(Path, items):
-        if item.is_dir():
-            found = sorted(item.glob("*.parquet"))
+        if item.is_dir() and not is_store_folder(item):
+            found = sorted(
+                p for p in item.iterdir() if p.suffix == ".parquet" or is_store_folder(p)
+            )
             if not found:
-                raise FileNotFoundError(f"{item} is a folder without embedding stores (*.parquet)")
+                raise FileNotFoundError(
+                    f"{item} is a folder without embedding stores (*.parquet files or "
+                    "partitioned store folders)"
+                )
             files.extend(found)
         else:
             files.append(item)
     return files
-
-
-def read_label_map(path: str | os.PathLike[str]) -> dict[str, str]:
-    """A label map file: a JSON object ``{raw label: expression}``."""
-    path = Path(path)
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"cannot read the label map {path}: {err}") from None
-    if not isinstance(value, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-    ):
-        raise ValueError(f"{path}: a label map is a JSON object of strings {{raw: expression}}")
-    return value
 
 
 def _labelled_rows(

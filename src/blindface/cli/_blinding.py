@@ -80,7 +80,7 @@ def fit_command(
 ) -> None:
     """Fit an emotion-blinding method on embedding stores and save it (with training curves)."""
     from blindface.blinding import fit_stores, get_method
-    from blindface.blinding._workflow import read_label_map
+    from blindface.datasets import DatasetLayoutError, read_label_map
 
     method = str(method_name.value)
     params = _parse_params(param, method)
@@ -98,7 +98,7 @@ def fit_command(
             use_identity_expressions=use_identity_expressions,
             label_map=mapping,
         )
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError, DatasetLayoutError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
     for line in fitted.describe():

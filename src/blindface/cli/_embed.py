@@ -101,7 +101,8 @@ def embed_command(
             if not names:
                 typer.echo(f"no datasets under {root}", err=True)
                 raise typer.Exit(2)
-            jobs_list = [(name, Path(out) / f"{name}-{embedder}.parquet") for name in names]
+            label = embedder_label(embedder)
+            jobs_list = [(name, Path(out) / f"{name}-{label}.parquet") for name in names]
         else:
             jobs_list = [(dataset, Path(out))]
         rows: list[tuple[str, int, int | None, dict[str, int], Path]] = []
@@ -143,7 +144,7 @@ def _summary(rows: list[tuple[str, int, int | None, dict[str, int], Path]]):
     and their totals."""
     from rich.table import Table
 
-    from blindface.faces import FACE_STATUSES
+    from blindface.faces import FACE_STATUSES, embedder_label
 
     skips = any(skipped is not None for _, _, skipped, _, _ in rows)
     summary = Table("dataset", "images", *(["skipped rows"] if skips else []), *FACE_STATUSES)

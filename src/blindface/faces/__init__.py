@@ -12,7 +12,7 @@ from blindface.faces._batch import embed_files
 from blindface.faces._dlib import DlibEmbedder, dlib_model_paths
 from blindface.faces._embedder import FACE_STATUSES, Embedder, EmbedderError, FaceResult
 from blindface.faces._geometry import ARCFACE_TEMPLATE
-from blindface.faces._image import MAX_PIXELS, ImageReadError, read_image
+from blindface.faces._image import MAX_PIXELS, ImageReadError, open_image_file, read_image
 from blindface.faces._onnx import OnnxEmbedder, OnnxModelError
 from blindface.faces._records import FaceRecord
 from blindface.faces._registry import (
@@ -46,6 +46,7 @@ __all__ = [
     "embedder_factory",
     "embedder_label",
     "get_embedder",
+    "open_image_file",
     "read_image",
     "sface_model_paths",
 ]

@@ -42,7 +42,7 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int = MAX_PIXELS) ->
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
-    with _open_regular_file(path) as handle, warnings.catch_warnings():
+    with open_image_file(path) as handle, warnings.catch_warnings():
         # the size check below replaces Pillow's own warning at ~89 MP
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
@@ -62,8 +62,9 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int = MAX_PIXELS) ->
             raise ImageReadError(path, f"truncated or corrupt image data ({exc})") from None
 
 
-def _open_regular_file(path: str | os.PathLike[str]) -> BinaryIO:
-    """``path`` opened for reading, if it is a non-empty regular file (checked on the open
+def open_image_file(path: str | os.PathLike[str]) -> BinaryIO:
+    """``path`` opened for reading, if it is a non-empty regular file, else an
+    :class:`ImageReadError` saying what it is (checked on the open
     file, so nothing changes in between; opened non-blocking, so a FIFO cannot hang us)."""
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
     try:

@@ -17,6 +17,7 @@ store is a :class:`StoreError` naming the file, never silently wrong data. No pi
 from blindface.store._cache import StoreWarning
 from blindface.store._embed import ENGINES, content_hash, embed_dataset
 from blindface.store._format import METADATA_KEY, STORE_COLUMNS, StoreError
+from blindface.store._layout import is_store_folder
 from blindface.store._read import (
     EmbeddingStore,
     StoreBatch,
@@ -37,6 +38,7 @@ __all__: list[str] = [
     "StoreWarning",
     "content_hash",
     "embed_dataset",
+    "is_store_folder",
     "iter_store_batches",
     "read_metadata",
     "read_store",

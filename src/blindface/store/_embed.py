@@ -24,9 +24,15 @@ ENGINES: tuple[str, ...] = ("local", "ray")
 
 
 def content_hash(path: str | os.PathLike[str]) -> str:
-    """BLAKE2b-128 hex digest of a file's bytes: the cache key of its embedding."""
+    """BLAKE2b-128 hex digest of a file's bytes: the cache key of its embedding.
+
+    Only a non-empty regular file is read (a FIFO, folder or broken link raises
+    :class:`~blindface.faces.ImageReadError` saying what it is, and never blocks).
+    """
+    from blindface.faces import open_image_file
+
     digest = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as handle:
+    with open_image_file(path) as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -125,7 +131,9 @@ def embed_dataset(
         "settings": model.settings,
     }
     key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
-    cache = EmbeddingCache(cache_root(out), model.name, key, model.dim)
+    from blindface.faces import embedder_label
+
+    cache = EmbeddingCache(cache_root(out), embedder_label(model.name), key, model.dim)
     remove_stale_temporaries(out.parent)
 
     files = [os.path.abspath(root / str(path)) for path in table["path"]]
@@ -179,6 +187,8 @@ def embed_dataset(
 
 def _hash_files(files: list[str], bar: Any) -> tuple[list[str | None], list[str | None]]:
     """Content hash of each file, or None and the reason it could not be read."""
+    from blindface.faces import ImageReadError
+
     task = bar.add_task("hashing files", total=len(files))
     hashes: list[str | None] = []
     errors: list[str | None] = []
@@ -186,9 +196,9 @@ def _hash_files(files: list[str], bar: Any) -> tuple[list[str | None], list[str 
         try:
             hashes.append(content_hash(path))
             errors.append(None)
-        except FileNotFoundError:
+        except ImageReadError as exc:
             hashes.append(None)
-            errors.append("file not found")
+            errors.append(exc.reason)
         except OSError as exc:
             hashes.append(None)
             errors.append(f"cannot read file ({exc.strerror or exc})")

@@ -82,6 +82,12 @@ class StoreLayout:
             yield from iter_row_groups(store_file, self.fix, columns=columns, first_row=offset)
 
 
+def is_store_folder(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a partitioned store (a folder holding its manifest), as opposed to a
+    folder of store files."""
+    return (Path(path) / MANIFEST_NAME).is_file()
+
+
 def fix_for(path: Path, meta: Mapping[str, Any] | None = None) -> str:
     """What to do about a damaged store."""
     if meta is not None and "blinding" in meta:

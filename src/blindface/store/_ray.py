@@ -133,13 +133,14 @@ def ray_entries(
 ) -> Iterator[Entry]:
     """Embed the files of ``todo`` (hash -> path) on Ray actors; entries stream back in
     completion order."""
-    from blindface.faces import EMBEDDER_NAMES
+    from blindface.faces import EmbedderError, check_embedder_name
 
-    if model.name not in EMBEDDER_NAMES:
+    try:
+        check_embedder_name(model.name)
+    except EmbedderError as error:
         raise ValueError(
-            f"the ray engine rebuilds the embedder by name in each actor; {model.name!r} is not "
-            f"one of {', '.join(EMBEDDER_NAMES)}"
-        )
+            f"the ray engine rebuilds the embedder by name in each actor: {error}"
+        ) from None
     items = list(todo.items())
     with ray_session(address, num_cpus=num_actors) as ray:
         _quiet_data_context()
