@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from blindface.cli._app import app
-from blindface.faces import check_embedder_name
+from blindface.faces import check_embedder_name, embedder_label
 
 
 @app.command("embed")
@@ -144,7 +144,7 @@ def _summary(rows: list[tuple[str, int, int | None, dict[str, int], Path]]):
     and their totals."""
     from rich.table import Table
 
-    from blindface.faces import FACE_STATUSES, embedder_label
+    from blindface.faces import FACE_STATUSES
 
     skips = any(skipped is not None for _, _, skipped, _, _ in rows)
     summary = Table("dataset", "images", *(["skipped rows"] if skips else []), *FACE_STATUSES)
