@@ -16,12 +16,14 @@ _LAZY = {
     "SensitiveNets": "blindface.blinding",
     "LearningNotToLearn": "blindface.blinding",
     "LEACE": "blindface.blinding",
+    "ExpressionInvariantMap": "blindface.blinding",
     "INLP": "blindface.blinding",
     "WithinSubjectProjection": "blindface.blinding",
     "load": "blindface.blinding",
 }
 
 __all__ = [
+    "ExpressionInvariantMap",
     "INLP",
     "LEACE",
     "LearningNotToLearn",
@@ -35,6 +37,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from blindface.blinding import (
         INLP,
         LEACE,
+        ExpressionInvariantMap,
         LearningNotToLearn,
         SensitiveNets,
         WithinSubjectProjection,

@@ -8,6 +8,7 @@ import torch
 from blindface.blinding import (
     INLP,
     LEACE,
+    ExpressionInvariantMap,
     LearningNotToLearn,
     SensitiveNets,
     WithinSubjectProjection,
@@ -54,6 +55,9 @@ TINY = {
     "LEACE": lambda: LEACE(),
     "INLP": lambda: INLP(max_iter=3, random_state=0),
     "WithinSubjectProjection": lambda: WithinSubjectProjection(n_components=2),
+    "ExpressionInvariantMap": lambda: ExpressionInvariantMap(
+        hidden_layer_sizes=(16,), max_iter=2, steps_per_iter=5, batch_size=16, random_state=0
+    ),
 }
 
 

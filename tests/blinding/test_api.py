@@ -15,6 +15,7 @@ import blindface
 from blindface.blinding import (
     INLP,
     LEACE,
+    ExpressionInvariantMap,
     LearningNotToLearn,
     SensitiveNets,
     WithinSubjectProjection,
@@ -176,6 +177,17 @@ class CheckedSensitiveNets(SensitiveNets):
         return super().fit(X, expression=y, subject=y)
 
 
+class CheckedInvariant(ExpressionInvariantMap):
+    def fit(self, X, y=None):
+        y = np.zeros(len(X), int) if y is None else np.asarray(y)
+        # the j-th row of each class belongs to person j: every person shows several labels
+        people = np.zeros(len(y), int)
+        for label in np.unique(y):
+            rows = np.flatnonzero(y == label)
+            people[rows] = np.arange(len(rows)) % max(4, len(y) // 4)
+        return super().fit(X, expression=y, subject=people)
+
+
 class CheckedLNL(LearningNotToLearn):
     def fit(self, X, y=None):
         y = np.zeros(len(X), int) if y is None else np.asarray(y)
@@ -198,6 +210,9 @@ def _expected_failures(estimator):
         ),
         CheckedLNL(hidden_layer_sizes=(8,), max_iter=1, random_state=0),
         CheckedWithinSubject(n_components=1),
+        CheckedInvariant(
+            hidden_layer_sizes=(8,), max_iter=1, steps_per_iter=2, batch_size=8, random_state=0
+        ),
     ],
     expected_failed_checks=_expected_failures,
 )

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from blindface.blinding import LearningNotToLearn
-from blindface.blinding._lnl_parts import Residual as _Residual
+from blindface.blinding._residual import Residual as _Residual
 from blindface.blinding._torch import dann_ramp, grad_reverse
 from blindface.blinding._torch import gaussian_mi as _gaussian_mi
 

@@ -24,6 +24,7 @@ from blindface.blinding._registry import METHODS, Method, get_method, load, regi
 #: registry (and ``blindface --help``) is available without loading PyTorch.
 _LAZY = {
     "Blinder": "_base",
+    "ExpressionInvariantMap": "_invariant",
     "export_recognizer": "_export",
     "INLP": "_inlp",
     "LEACE": "_leace",
@@ -42,6 +43,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from blindface.blinding._base import Blinder
     from blindface.blinding._export import export_recognizer
     from blindface.blinding._inlp import INLP
+    from blindface.blinding._invariant import ExpressionInvariantMap
     from blindface.blinding._leace import LEACE
     from blindface.blinding._lnl import LearningNotToLearn
     from blindface.blinding._persistence import ModelError
@@ -67,6 +69,7 @@ __all__ = [
     "LEACE",
     "METHODS",
     "Blinder",
+    "ExpressionInvariantMap",
     "LearningNotToLearn",
     "Method",
     "ModelError",

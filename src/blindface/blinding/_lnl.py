@@ -16,13 +16,12 @@ from blindface.blinding import _torch
 from blindface.blinding._base import Blinder, FitInput, Layer
 from blindface.blinding._lnl_parts import (
     CosineHead,
-    Residual,
     neg_entropy,
     probe_accuracy,
-    residual_layers,
     split_by_subject,
 )
 from blindface.blinding._persistence import AttributeKind
+from blindface.blinding._residual import Residual, residual_layers
 from blindface.blinding._training import train
 from blindface.blinding._validation import Labels, require_classes, split_rows
 

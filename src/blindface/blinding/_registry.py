@@ -125,3 +125,10 @@ register(
     kind="beyond",
     description="project out the main directions in which one person's face varies",
 )
+register(
+    "invariant",
+    "blindface.blinding._invariant:ExpressionInvariantMap",
+    kind="beyond",
+    description="non-linear map under which a person's faces agree across expressions, with "
+    "identity distillation and a final linear eraser for both threat models",
+)

@@ -1,0 +1,113 @@
+"""``blindface audit`` on stores built from synthetic embeddings: both threats, before/after."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from blindface.audit import AuditError, audit, write_audit
+from blindface.cli import app
+from blindface.store import write_store
+
+EXPRESSIONS = ("neutral", "happy", "sad")
+
+
+def _store(path, *, n_people=16, per=2, shift=0.8, d=16, seed=0):
+    """People x expressions x ``per`` images: a person's centre plus an expression shift."""
+    rng = np.random.default_rng(seed)
+    directions = rng.normal(size=(len(EXPRESSIONS), d))
+    rows, vectors = [], []
+    for p in range(n_people):
+        centre = 3.0 * rng.normal(size=d)
+        for k, name in enumerate(EXPRESSIONS):
+            for i in range(per):
+                rows.append({"path": f"{p}_{k}_{i}.png", "subject": f"P{p}", "expression": name})
+                vectors.append(centre + shift * directions[k] + 0.05 * rng.normal(size=d))
+    X = np.asarray(vectors, dtype=np.float32)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    table = pd.DataFrame(rows).astype("string")
+    write_store(path, table, X, metadata={"embedder": "synthetic", "dim": d})
+    return path, X, table
+
+
+QUICK = {"probes": ("logreg", "knn"), "tune": False, "n_splits": 4, "n_bootstrap": 100}
+
+
+def test_audit_reads_the_shift_and_reports_both_threats(tmp_path):
+    path, _, _ = _store(tmp_path / "faces.parquet")
+    result = audit([path], **QUICK)
+    frame = result.leakage
+    assert set(frame["threat"]) == {"population", "relative"}
+    relative = frame[(frame["threat"] == "relative") & (frame["probe"] == "logreg")].iloc[0]
+    assert relative["accuracy"] > 90.0  # the enrolled neutral photo lays the shift bare
+    assert relative["ci_low"] <= relative["accuracy"] <= relative["ci_high"]
+    assert frame["diff"].isna().all()  # nothing to compare x with
+    assert result.config["classes"] == {"happy": 32, "neutral": 32, "sad": 32}
+    assert "neutral image" in result.config["relative_reference"]
+    identity = result.identity.iloc[0]
+    assert identity["roc_auc"] > 99.0  # people are far apart, their images close
+    paths = write_audit(result, tmp_path / "report")
+    saved = json.loads(paths["json"].read_text())
+    assert len(saved["leakage"]) == 4 and saved["identity"][0]["representation"] == "x"
+    assert "relative threat" in paths["markdown"].read_text()
+    assert paths["png"].stat().st_size > 5_000
+
+
+def test_audit_after_a_blinder_shows_diff(tmp_path):
+    import blindface
+
+    path, X, table = _store(tmp_path / "faces.parquet")
+    model = blindface.LEACE().fit(X, expression=table["expression"].to_numpy(dtype=object))
+    model.save(tmp_path / "leace")
+    result = audit([path], [tmp_path / "leace"], **QUICK)
+    after = result.leakage[result.leakage["representation"] != "x"]
+    assert len(after) == 4 and after["diff"].notna().all()
+    population = after[(after["threat"] == "population") & (after["probe"] == "logreg")]
+    assert population["diff"].iloc[0] > 50.0  # LEACE removes the linear population signal
+
+
+def test_audit_refuses_what_it_cannot_measure(tmp_path):
+    path, _, _ = _store(tmp_path / "faces.parquet", n_people=3)
+    with pytest.raises(AuditError, match="people-disjoint 5-fold audit needs at least 5"):
+        audit([path], n_splits=5, probes=("logreg",), tune=False)
+    with pytest.raises(AuditError, match="no column 'Smiling'"):
+        audit([path], label="Smiling", probes=("logreg",), tune=False)
+    one, _, table = _store(tmp_path / "one.parquet")
+    single = tmp_path / "single.parquet"
+    X = np.eye(16, dtype=np.float32)[np.arange(len(table)) % 16]
+    write_store(single, table.assign(expression="happy"), X, metadata={"embedder": "s", "dim": 16})
+    with pytest.raises(AuditError, match="at least 2 classes"):
+        audit([single], probes=("logreg",), tune=False)
+
+
+def test_audit_command_writes_the_report(tmp_path):
+    path, _, _ = _store(tmp_path / "faces.parquet")
+    out = tmp_path / "report"
+    result = CliRunner().invoke(
+        app,
+        [
+            "audit",
+            "--embeddings",
+            str(path),
+            "--out",
+            str(out),
+            "--probes",
+            "logreg",
+            "--no-tune",
+            "--folds",
+            "4",
+            "--no-progress",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output[: result.output.rindex("}") + 1])["config"]["people"] == 16
+    assert {p.name for p in out.iterdir()} == {"audit.json", "audit.md", "audit.png"}
+    bad = CliRunner().invoke(
+        app, ["audit", "--embeddings", str(path), "--out", str(out), "--threat", "nosy"]
+    )
+    assert bad.exit_code != 0 and "unknown threat" in bad.output
