@@ -77,7 +77,11 @@ QUICK = StudySettings(
     suppression_fractions=(0.0, 0.5, 0.9),
     suppression_draws=2,
     tsne_points=300,
-    blinder_params={"sensitivenets": {"max_iter": 2}},
+    blinder_params={
+        "sensitivenets": {"max_iter": 1},
+        "lnl": {"max_iter": 3},
+        "invariant": {"max_iter": 4},
+    },
 )
 
 
