@@ -48,10 +48,10 @@ class ExpressionInvariantMap(Blinder):
       expression that is still linearly readable from either view.
 
     ``r`` is a small MLP whose last layer starts at zero, so training starts from the identity
-    map; the output is L2-normalised like the embedding it replaces. Training runs the
-    whole schedule; the same losses on held-out people are recorded (``validation_fraction``). Fitted rows need a subject;
-    rows without one are ignored; the expression is needed only for the invariance pairs and the
-    eraser. Inputs are expected L2-normalised, as embedding stores hold them.
+    map; the output is L2-normalised like the embedding it replaces. Training runs the whole
+    schedule; the same losses on held-out people are recorded (``validation_fraction``). Fitted
+    rows need a subject; rows without one are ignored; the expression is needed only for the
+    invariance pairs and the eraser. Inputs are expected L2-normalised, as stores hold them.
 
     Parameters
     ----------
@@ -387,7 +387,7 @@ def _eraser(Z: np.ndarray, data: FitInput) -> tuple[np.ndarray, np.ndarray]:
     targets = F.one_hot(torch.from_numpy(codes), len(expr.classes)).double()
     try:
         eraser = LeaceFitter.fit(torch.from_numpy(features), targets).eraser
-    except torch.linalg.LinAlgError:  # a degenerate covariance: the orthogonal projection
+    except RuntimeError:  # torch's LinAlgError: a degenerate covariance, use the orthogonal one
         eraser = LeaceFitter.fit(torch.from_numpy(features), targets, method="orth").eraser
     left, right = eraser.proj_left.numpy(), eraser.proj_right.numpy()
     removed = left @ right

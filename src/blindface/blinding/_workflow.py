@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import pandas as pd
 from blindface._io import save_figure
 from blindface.blinding._base import Blinder
 from blindface.blinding._registry import get_method
+from blindface.blinding._streaming import MomentStatistics
 
 CURVES_NAME = "training_curves.png"
 
@@ -76,21 +78,17 @@ def store_files(paths: StorePaths) -> list[Path]:
     return files
 
 
-def _labelled_rows(
-    path: Path, *, keep_expressions: bool, label_map: Mapping[str, str] | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Embeddings of a store's embedded faces, normalised expressions and dataset-qualified
-    subjects (object arrays, None where missing)."""
+def _labels(
+    table: pd.DataFrame, source: str, *, keep_expressions: bool, label_map: Mapping[str, str] | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Normalised expressions and dataset-qualified subjects of a store's rows (object arrays,
+    None where missing)."""
     from blindface.datasets import normalize_expressions
-    from blindface.store import read_store
 
-    store = read_store(path)
-    ok = store.ok
-    table = store.table[ok].reset_index(drop=True)
     n = len(table)
     if keep_expressions and "expression" in table:
         expression = np.array(
-            normalize_expressions(table["expression"], label_map, source=str(path)), dtype=object
+            normalize_expressions(table["expression"], label_map, source=source), dtype=object
         )
     else:
         expression = np.full(n, None, dtype=object)
@@ -98,13 +96,127 @@ def _labelled_rows(
         if "dataset" in table:
             dataset = table["dataset"].astype("string")
         else:  # one index: a bare Series would align with row 0 only
-            dataset = pd.Series(path.stem, index=table.index, dtype="string")
+            dataset = pd.Series(Path(source).stem, index=table.index, dtype="string")
         # subjects of different datasets are different people even when their ids coincide
         qualified = dataset + ":" + table["subject"].astype("string")
         subject = np.array([None if pd.isna(v) else str(v) for v in qualified], dtype=object)
     else:
         subject = np.full(n, None, dtype=object)
+    return expression, subject
+
+
+def _labelled_rows(
+    path: Path, *, keep_expressions: bool, label_map: Mapping[str, str] | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Embeddings of a store's embedded faces, with their labels (see :func:`_labels`)."""
+    from blindface.store import read_store
+
+    store = read_store(path)
+    ok = store.ok
+    table = store.table.iloc[np.flatnonzero(ok)].reset_index(drop=True)
+    expression, subject = _labels(
+        table, str(path), keep_expressions=keep_expressions, label_map=label_map
+    )
     return store.embeddings[ok], expression, subject
+
+
+@dataclass
+class _Tally:
+    """Rows, people and expression counts of a source, gathered batch by batch."""
+
+    rows: int = 0
+    people: set[str] = field(default_factory=set)
+    classes: Counter[str] = field(default_factory=Counter)
+
+    def add(self, expression: np.ndarray, subject: np.ndarray) -> None:
+        self.rows += len(expression)
+        self.people.update(s for s in subject if s is not None)
+        self.classes.update(e for e in expression if e is not None)
+
+    def merge(self, other: _Tally) -> _Tally:
+        return _Tally(
+            self.rows + other.rows, self.people | other.people, self.classes + other.classes
+        )
+
+    def summary(self, path: str, role: str) -> SourceSummary:
+        return SourceSummary(
+            path, role, self.rows, len(self.people), dict(sorted(self.classes.items()))
+        )
+
+
+def _accumulate_part(
+    model: Blinder,
+    path: Path,
+    part: int,
+    keep_expressions: bool,
+    label_map: Mapping[str, str] | None,
+) -> tuple[MomentStatistics | None, _Tally]:
+    """One pass over one file of a store: its statistics for ``model`` and its tally (a Ray
+    task when the engine is ``ray``)."""
+    from blindface.blinding._streaming import accumulate
+    from blindface.store import iter_store_batches
+
+    tally = _Tally()
+
+    def batches() -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        for X, table in iter_store_batches(path, embedded_only=True, part=part):
+            expression, subject = _labels(
+                table, str(path), keep_expressions=keep_expressions, label_map=label_map
+            )
+            tally.add(expression, subject)
+            yield X, expression, subject
+
+    try:
+        return accumulate(model, batches()), tally
+    except ValueError as error:  # a part with no embedded row adds nothing
+        if "no rows" in str(error):
+            return None, tally
+        raise
+
+
+def _fit_streaming(
+    model: Blinder,
+    sources: list[tuple[Path, str]],
+    *,
+    use_identity_expressions: bool,
+    label_map: Mapping[str, str] | None,
+    engine: str,
+    address: str | None,
+) -> dict[tuple[str, str], _Tally]:
+    """Fit a moments-only method in one pass over every store file, locally or one Ray task per
+    file; the merged statistics give the same model as an in-memory fit."""
+    from blindface.blinding._streaming import fit_statistics
+    from blindface.store import count_parts
+
+    jobs = [
+        (path, role, part, role == "expression" or use_identity_expressions)
+        for path, role in sources
+        for part in range(count_parts(path))
+    ]
+    if engine == "ray":
+        from blindface.store._ray import ray_session
+
+        with ray_session(address, num_cpus=2) as ray:
+            task = ray.remote(_accumulate_part)
+            results = ray.get(
+                [task.remote(model, path, part, keep, label_map) for path, _, part, keep in jobs]
+            )
+    else:
+        results = [
+            _accumulate_part(model, path, part, keep, label_map) for path, _, part, keep in jobs
+        ]
+    parts = [stats for stats, _ in results if stats is not None]
+    if not parts:
+        raise ValueError("the stores hold no embedded row: nothing to fit on")
+    if len({p.n_features for p in parts}) > 1:
+        dims = sorted({p.n_features for p in parts})
+        raise ValueError(f"the stores hold embeddings of different dimensions {dims}")
+    fit_statistics(model, functools.reduce(lambda a, b: a.merge(b), parts))
+    tallies: dict[tuple[str, str], _Tally] = {}
+    for (path, role, _, _), (_, tally) in zip(jobs, results, strict=True):
+        key = (str(path), role)
+        tallies[key] = tallies[key].merge(tally) if key in tallies else tally
+    return tallies
 
 
 def fit_stores(
@@ -117,6 +229,8 @@ def fit_stores(
     progress: bool = True,
     use_identity_expressions: bool = False,
     label_map: Mapping[str, str] | None = None,
+    engine: str = "local",
+    address: str | None = None,
 ) -> StoreFit:
     """Fit ``method`` on the union of embedding stores and save it into ``out``.
 
@@ -124,58 +238,78 @@ def fit_stores(
     rows (and possibly subjects); ``identity_embeddings`` adds identity rows (e.g. LFW), whose
     expression labels are dropped unless ``use_identity_expressions``. Expression labels go
     through :func:`blindface.datasets.normalize_expressions` (``label_map`` first); unknown
-    labels become missing, with a warning that counts them. Writes the model and, for the
-    iterative methods, a ``training_curves.png`` into ``out``.
+    labels become missing, with a warning that counts them. The methods that need only means
+    and covariances (LEACE, WithinSubjectProjection) stream the stores with flat memory, on
+    this machine (``engine="local"``) or one Ray task per store file (``engine="ray"``,
+    ``address`` of a cluster or a local instance); the others read the rows into memory.
+    Writes the model and, for the iterative methods, a ``training_curves.png`` into ``out``.
     """
+    from blindface.blinding._streaming import StreamingBlinder
+
+    if engine not in ("local", "ray"):
+        raise ValueError(f"engine must be 'local' or 'ray', got {engine!r}")
     entry = get_method(method)
     sources = [(p, "expression") for p in store_files(embeddings)]
     if identity_embeddings is not None:
         sources += [(p, "identity") for p in store_files(identity_embeddings)]
-    parts, summaries = [], []
-    for path, role in sources:
-        keep = role == "expression" or use_identity_expressions
-        X, expression, subject = _labelled_rows(path, keep_expressions=keep, label_map=label_map)
-        parts.append((X, expression, subject))
-        summaries.append(_summary(str(path), role, expression, subject))
-    dims = {p[0].shape[1] for p in parts}
-    if len(dims) > 1:
-        raise ValueError(f"the stores hold embeddings of different dimensions {sorted(dims)}")
-    X = np.concatenate([p[0] for p in parts])
-    expression = np.concatenate([p[1] for p in parts])
-    subject = np.concatenate([p[2] for p in parts])
     model = entry.create()
     settings = dict(params or {})
     if "verbose" in model.get_params():
         settings.setdefault("verbose", int(progress))
     model.set_params(**settings)
-    model.fit(X, expression=expression, subject=subject)
+    if isinstance(model, StreamingBlinder):
+        tallies = _fit_streaming(
+            model,
+            sources,
+            use_identity_expressions=use_identity_expressions,
+            label_map=label_map,
+            engine=engine,
+            address=address,
+        )
+    else:
+        if engine == "ray":
+            raise ValueError(
+                f"{method} trains on the rows themselves (SGD or probes): it fits on this "
+                "machine from an in-memory sample; use --engine local"
+            )
+        parts, tallies = [], {}
+        for path, role in sources:
+            keep = role == "expression" or use_identity_expressions
+            X, expression, subject = _labelled_rows(
+                path, keep_expressions=keep, label_map=label_map
+            )
+            parts.append((X, expression, subject))
+            tally = tallies.setdefault((str(path), role), _Tally())
+            tally.add(expression, subject)
+        dims = {p[0].shape[1] for p in parts}
+        if len(dims) > 1:
+            raise ValueError(f"the stores hold embeddings of different dimensions {sorted(dims)}")
+        model.fit(
+            np.concatenate([p[0] for p in parts]),
+            expression=np.concatenate([p[1] for p in parts]),
+            subject=np.concatenate([p[2] for p in parts]),
+        )
     directory = model.save(out)
     history = getattr(model, "history_", None)
     if history:
         plot_history(history, directory / CURVES_NAME, title=type(model).__name__)
-    total = _summary("", "", expression, subject)
-    return StoreFit(model, tuple(summaries), total.rows, total.people, total.classes)
-
-
-def _summary(path: str, role: str, expression: np.ndarray, subject: np.ndarray) -> SourceSummary:
-    counts = Counter(e for e in expression if e is not None)
-    people = len({s for s in subject if s is not None})
-    return SourceSummary(path, role, len(expression), people, dict(sorted(counts.items())))
+    summaries = tuple(tally.summary(path, role) for (path, role), tally in tallies.items())
+    total = functools.reduce(lambda a, b: a.merge(b), tallies.values())
+    classes = dict(sorted(total.classes.items()))
+    return StoreFit(model, summaries, total.rows, len(total.people), classes)
 
 
 def plot_history(history: Iterable[Mapping[str, Any]], path: Path, *, title: str) -> Path:
-    """One small panel per recorded quantity of a training history, saved as PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """One small panel per numeric quantity of a training history (per iteration), as PNG."""
+    from matplotlib.figure import Figure
 
     history = list(history)
     step_key = next(iter(history[0]))
-    keys = [k for h in history for k in h if k != step_key]
+    keys = [k for h in history for k, v in h.items() if k != step_key and _is_number(v)]
     keys = list(dict.fromkeys(keys))
-    fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 2.8), squeeze=False)
-    for ax, key in zip(axes[0], keys, strict=True):
+    fig = Figure(figsize=(3.2 * max(1, len(keys)), 2.8))
+    axes = fig.subplots(1, max(1, len(keys)), squeeze=False)[0]
+    for ax, key in zip(axes, keys, strict=False):
         points = [(h[step_key], h[key]) for h in history if key in h]
         ax.plot(*zip(*points, strict=True), marker="o")
         ax.set_title(key, fontsize=9)
@@ -183,3 +317,7 @@ def plot_history(history: Iterable[Mapping[str, Any]], path: Path, *, title: str
     fig.suptitle(title)
     fig.tight_layout()
     return save_figure(fig, path, dpi=100)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)

@@ -77,6 +77,15 @@ def fit_command(
     ),
     seed: int = typer.Option(0, "--seed", help="random_state of the methods that take one."),
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
+    engine: str = typer.Option(
+        "local",
+        "--engine",
+        help="local (default) or ray: LEACE and within_subject stream the stores in one pass, "
+        "one Ray task per store file; the trained methods fit on this machine.",
+    ),
+    address: str = typer.Option(
+        None, "--address", help="Ray cluster to join (ray engine; default: a local instance)."
+    ),
 ) -> None:
     """Fit an emotion-blinding method on embedding stores and save it (with training curves)."""
     from blindface.blinding import fit_stores, get_method
@@ -97,8 +106,10 @@ def fit_command(
             progress=not no_progress,
             use_identity_expressions=use_identity_expressions,
             label_map=mapping,
+            engine=engine,
+            address=address,
         )
-    except (ValueError, FileNotFoundError, DatasetLayoutError) as error:
+    except (ValueError, FileNotFoundError, DatasetLayoutError, ModuleNotFoundError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
     for line in fitted.describe():

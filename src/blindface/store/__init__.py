@@ -21,6 +21,7 @@ from blindface.store._layout import is_store_folder
 from blindface.store._read import (
     EmbeddingStore,
     StoreBatch,
+    count_parts,
     iter_store_batches,
     read_metadata,
     read_store,
@@ -37,6 +38,7 @@ __all__: list[str] = [
     "StoreError",
     "StoreWarning",
     "content_hash",
+    "count_parts",
     "embed_dataset",
     "is_store_folder",
     "iter_store_batches",

@@ -76,10 +76,14 @@ class StoreLayout:
     def fix(self) -> str:
         return fix_for(self.path, self.meta)
 
-    def row_groups(self, columns: list[str] | None = None) -> Iterator[pa.Table]:
-        """Every row group of the store in order, each verified before it is yielded."""
-        for store_file, offset in zip(self.files, self.offsets, strict=True):
-            yield from iter_row_groups(store_file, self.fix, columns=columns, first_row=offset)
+    def row_groups(
+        self, columns: list[str] | None = None, *, part: int | None = None
+    ) -> Iterator[pa.Table]:
+        """Every row group of the store (of file ``part`` only, when given) in order, each
+        verified before it is yielded."""
+        for index, (store_file, offset) in enumerate(zip(self.files, self.offsets, strict=True)):
+            if part is None or index == part:
+                yield from iter_row_groups(store_file, self.fix, columns=columns, first_row=offset)
 
 
 def is_store_folder(path: str | os.PathLike[str]) -> bool:

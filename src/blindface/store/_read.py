@@ -58,6 +58,11 @@ class StoreBatch:
         return len(self.table)
 
 
+def count_parts(path: str | os.PathLike[str]) -> int:
+    """How many files hold the store's rows (1 for a single-file store)."""
+    return len(open_store(path).files)
+
+
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The metadata of a store (embedder, dim, counts, ...), read and verified from its footer
     or manifest without reading the rows."""
@@ -87,6 +92,7 @@ def iter_store_batches(
     batch_size: int = 65_536,
     columns: list[str] | None = None,
     embedded_only: bool = False,
+    part: int | None = None,
 ) -> Iterator[StoreBatch]:
     """Stream a store in batches of at most ``batch_size`` rows, in row order, memory flat.
 
@@ -99,6 +105,9 @@ def iter_store_batches(
         Table columns to return (default: all but ``embedding``).
     embedded_only
         Only the rows that hold an embedding (what a fit wants); batches may then be shorter.
+    part
+        Only this file of the store (``0 <= part < count_parts(path)``): one task per part
+        spreads a pass over a partitioned store across workers.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -107,7 +116,9 @@ def iter_store_batches(
         unknown = sorted(set(columns) - set(layout.meta.get("columns", columns)))
         if unknown:
             raise ValueError(f"{path} has no column(s) {unknown}")
-    for group in layout.row_groups(columns):
+    if part is not None and not 0 <= part < len(layout.files):
+        raise ValueError(f"{path} has {len(layout.files)} part(s); part={part} does not exist")
+    for group in layout.row_groups(columns, part=part):
         embeddings = _embeddings(group.column("embedding"))
         keep = [c for c in group.column_names if c != "embedding"]
         if columns is not None:

@@ -53,10 +53,11 @@ def task_rows(
     table = emb.table
     labels = task.labels(table)
     subject = pd.Series(table["subject"], dtype="string")
-    rows = (labels.notna() & subject.notna() & ~subject.isin(exclude_people)).to_numpy()
+    known = labels.notna() & subject.notna() & ~subject.isin(exclude_people)
+    rows = known.to_numpy(dtype=bool, copy=True)
     if max_images is not None and rows.sum() > max_images:
         take = sample_people(pd.Series(subject.to_numpy()[rows]), max_images, seed)
-        rows &= subject.isin(take).to_numpy()
+        rows = rows & subject.isin(take).to_numpy(dtype=bool)
     kept = pd.Series(labels.to_numpy()[rows], dtype="string")
     if kept.nunique() < 2:
         return None

@@ -28,6 +28,7 @@ def figures(
     log: Log,
 ) -> dict[str, str]:
     """Write every figure under ``study.out/figures``; return {name: path relative to out}."""
+    from blindface.blinding._workflow import plot_history
     from blindface.evaluation import (
         chance_level,
         feature_suppression_curve,
@@ -107,7 +108,7 @@ def figures(
         history = getattr(fitted.model, "history_", None)
         if history:
             made[f"training_{method}"] = _rel(
-                plot_history(history, folder / f"training_{method}.png", method), study
+                plot_history(history, folder / f"training_{method}.png", title=method), study
             )
     return made
 
@@ -175,27 +176,6 @@ def _emotion_features(X: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
         hidden_layer_sizes=(256,), max_iter=400, early_stopping=True, random_state=seed
     ).fit(Z, y)
     return np.maximum(Z @ mlp.coefs_[0] + mlp.intercepts_[0], 0.0)
-
-
-def plot_history(history: Sequence[Mapping[str, object]], path: Path, title: str) -> Path:
-    """One panel per numeric quantity of a training history (per round / epoch)."""
-    from matplotlib.figure import Figure
-
-    from blindface._io import save_figure
-
-    frame = pd.DataFrame(list(history))
-    step = next((c for c in ("round", "epoch", "iteration", "step") if c in frame), None)
-    x = frame[step] if step else pd.Series(range(len(frame)))
-    numeric = [c for c in frame.columns if c != step and pd.api.types.is_numeric_dtype(frame[c])]
-    fig = Figure(figsize=(4 * max(1, len(numeric)), 3.2))
-    axes = fig.subplots(1, max(1, len(numeric)), squeeze=False)[0]
-    for ax, column in zip(axes, numeric, strict=False):
-        ax.plot(x, frame[column], marker="o", ms=3)
-        ax.set_title(column)
-        ax.set_xlabel(step or "step")
-        ax.grid(alpha=0.3)
-    fig.suptitle(f"{title}: training history")
-    return save_figure(fig, path, dpi=120)
 
 
 def _rel(path: Path, study: Study) -> str:
