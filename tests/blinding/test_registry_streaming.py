@@ -23,7 +23,9 @@ from blindface.blinding import (
 
 
 def test_registry_names_kinds_and_descriptions():
-    assert list(METHODS) == ["sensitivenets", "lnl", "leace", "inlp", "within_subject"]
+    assert list(METHODS) == [
+        "sensitivenets", "lnl", "leace", "inlp", "within_subject", "invariant",
+    ]  # fmt: skip
     kinds = {name: m.kind for name, m in METHODS.items()}
     assert kinds == {
         "sensitivenets": "paper",
@@ -31,6 +33,7 @@ def test_registry_names_kinds_and_descriptions():
         "leace": "baseline",
         "inlp": "baseline",
         "within_subject": "beyond",
+        "invariant": "beyond",
     }
     assert all(m.description and "\n" not in m.description for m in METHODS.values())
     assert METHODS["leace"].create().get_params() == LEACE().get_params()

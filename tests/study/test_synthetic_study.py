@@ -122,7 +122,14 @@ def test_synthetic_study_end_to_end(tmp_path, synthetic_data):
     assert set(lodo["method"]) == {"none", "leace", "within_subject"}
     assert (lodo["dataset"] == lodo["heldout_dataset"]).all()
     baseline = lodo[lodo["method"] == "none"]
-    assert baseline["diff"].isna().all() and lodo[lodo["method"] != "none"]["diff"].notna().all()
+    assert baseline["diff"].isna().all() and baseline["readable"].notna().all()
+    # Diff is given exactly where the baseline probe read the label above chance
+    key = ["heldout_dataset", "dataset", "task", "threat", "probe"]
+    blinded = lodo[lodo["method"] != "none"].merge(
+        baseline[[*key, "readable"]], on=key, suffixes=("", "_x")
+    )
+    assert (blinded["diff"].notna() == blinded["readable_x"].astype(bool)).all()
+    assert blinded["readable_x"].astype(bool).any()
     # the planted shift is read from x, and more so by the attacker with an enrolled photo
     relative = baseline[(baseline["threat"] == "relative") & (baseline["task"] == "expression")]
     assert relative["accuracy"].min() > 60.0

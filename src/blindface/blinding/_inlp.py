@@ -127,7 +127,9 @@ class INLP(AffineBlinder):
         projection = np.eye(d)
         history = []
         for iteration in range(self.max_iter):
-            svm = LinearSVC(C=self.C, dual="auto", random_state=rng.randint(2**31 - 1))
+            svm = LinearSVC(
+                C=self.C, dual="auto", max_iter=20_000, random_state=rng.randint(2**31 - 1)
+            )
             svm.fit(x_train @ projection, y_train)
             acc = float(svm.score(x_val @ projection, y_val))
             history.append({"iteration": iteration, "val_accuracy": acc})

@@ -3,6 +3,7 @@ expression, keeping who is who; a linear eraser then removes what stays linearly
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
@@ -67,6 +68,10 @@ class ExpressionInvariantMap(Blinder):
     max_iter : int, default=15
         Iterations of ``steps_per_iter`` optimisation steps.
     steps_per_iter : int, default=100
+    max_passes : float, default=40.0
+        Cap on the schedule: at most about ``max_passes`` times the training rows are drawn in
+        all, so a small fitting set (a few dozen people) is not memorised; fewer steps are run
+        per iteration when the cap binds. On the study's sets (thousands of people) it does not.
     learning_rate : float, default=1e-3
         Adam learning rate.
     batch_size : int, default=256
@@ -120,6 +125,7 @@ class ExpressionInvariantMap(Blinder):
         erase: bool = True,
         max_iter: int = 15,
         steps_per_iter: int = 100,
+        max_passes: float = 40.0,
         learning_rate: float = 1e-3,
         batch_size: int = 256,
         validation_fraction: float = 0.1,
@@ -132,6 +138,7 @@ class ExpressionInvariantMap(Blinder):
         self.erase = erase
         self.max_iter = max_iter
         self.steps_per_iter = steps_per_iter
+        self.max_passes = max_passes
         self.learning_rate = learning_rate
         self.batch_size = batch_size
         self.validation_fraction = validation_fraction
@@ -161,6 +168,8 @@ class ExpressionInvariantMap(Blinder):
             raise ValueError(
                 f"steps_per_iter must be >= 1 and batch_size >= {2 * IMAGES_PER_PERSON}"
             )
+        if not self.max_passes > 0:
+            raise ValueError(f"max_passes must be > 0, got {self.max_passes}")
         rng = check_random_state(self.random_state)
         with _torch.seeded(rng.randint(2**31 - 1)):
             trainer = _Trainer(self, data, rng)
@@ -218,7 +227,6 @@ class _Trainer:
         self.model, self.rng = model, rng
         self.hidden = _torch.check_layer_sizes(model.hidden_layer_sizes, "hidden_layer_sizes")
         self.X = torch.from_numpy(data.X)
-        self.steps_per_iter = model.steps_per_iter
         people = [p for p in _people(data.subject.codes) if len(p) >= 2]
         if len(people) < 4:
             raise ValueError(
@@ -229,6 +237,9 @@ class _Trainer:
         held = set(rng.permutation(len(people))[:n_val].tolist())
         self.train_people = [p for i, p in enumerate(people) if i not in held]
         self.val_people = [p for i, p in enumerate(people) if i in held]
+        n_rows = sum(len(p) for p in self.train_people)
+        budget = math.ceil(model.max_passes * n_rows / (model.batch_size * max(model.max_iter, 1)))
+        self.steps_per_iter = max(1, min(model.steps_per_iter, budget))
         expr = data.expression.codes
         self.person = data.subject.codes
         self.train_pairs = _partners(self.train_people, expr)

@@ -51,16 +51,25 @@ def check_embedder_name(name: str) -> str:
     return name
 
 
-def embedder_label(name: str) -> str:
+def embedder_label(name: str | Embedder) -> str:
     """A short, file-name-safe label for the embedder called ``name``, for the files made with
     it: the name of a built-in embedder (``sface``), ``onnx-<file stem>-<8 hex digits>`` for
-    ``onnx:PATH`` (the digits hash the absolute path, so two files with one name differ)."""
-    embedder_factory(name)
+    ``onnx:PATH`` (the digits hash the absolute path, so two files with one name differ).
+
+    A name must be registered; an embedder object (perhaps one of the user's own classes) is
+    labelled by its ``name`` attribute, made file-name-safe."""
+    if isinstance(name, Embedder):
+        name = name.name
+    else:
+        embedder_factory(name)
     if not name.startswith(ONNX_PREFIX):
-        return name.lower()
+        return _file_safe(name.lower())
     path = _onnx_path(name)
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(path).stem).strip("._") or "model"
-    return f"onnx-{stem}-{hashlib.sha256(path.encode()).hexdigest()[:8]}"
+    return f"onnx-{_file_safe(Path(path).stem)}-{hashlib.sha256(path.encode()).hexdigest()[:8]}"
+
+
+def _file_safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "model"
 
 
 def _onnx_path(name: str) -> str:

@@ -133,7 +133,7 @@ def embed_dataset(
     key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
     from blindface.faces import embedder_label
 
-    cache = EmbeddingCache(cache_root(out), embedder_label(model.name), key, model.dim)
+    cache = EmbeddingCache(cache_root(out), embedder_label(model), key, model.dim)
     remove_stale_temporaries(out.parent)
 
     files = [os.path.abspath(root / str(path)) for path in table["path"]]

@@ -110,6 +110,54 @@ def sample_people(subjects: pd.Series, n: int, seed: int) -> set[str]:
     return {str(p) for p, t in zip(order, total, strict=True) if t <= n}
 
 
+#: The fewest images a sampled person keeps (when the cap has to drop people instead).
+MIN_IMAGES_PER_PERSON = 6
+
+
+def spread_sample(subject: np.ndarray, labels: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """Which rows to keep for about ``n`` images over as many people as possible: each person
+    keeps at most ``c`` images, ``c`` the largest cap that fits ``n`` (at least
+    :data:`MIN_IMAGES_PER_PERSON`; below that, people are dropped in a seeded order), and a
+    person's kept images go round their labels, so each keeps as many expressions as it can.
+
+    Probes are scored on people they did not train on, so the number of people, not of images,
+    sets how well an accuracy is known; sampling whole people would keep only a handful of a
+    posed set's people (a Taiwanese performer has 42 images)."""
+    rng = np.random.default_rng(seed)
+    people = [np.flatnonzero(subject == p) for p in rng.permutation(np.unique(subject))]
+    sizes = np.array([len(rows) for rows in people])
+    cap = max(
+        (c for c in range(1, int(sizes.max(initial=0)) + 1) if np.minimum(sizes, c).sum() <= n),
+        default=1,
+    )
+    cap = max(cap, MIN_IMAGES_PER_PERSON)
+    keep = np.zeros(len(subject), dtype=bool)
+    total = 0
+    for rows in people:
+        take = _round_robin(rows[rng.permutation(len(rows))], labels, cap, rng)
+        if total + len(take) > n and total:
+            break
+        keep[take] = True
+        total += len(take)
+    return keep
+
+
+def _round_robin(
+    rows: np.ndarray, labels: np.ndarray, k: int, rng: np.random.Generator
+) -> np.ndarray:
+    """The first ``k`` of ``rows`` taken one label at a time, in turn (labels in random order)."""
+    by_label: dict[str, list[int]] = {}
+    for r in rows:
+        by_label.setdefault(str(labels[r]), []).append(int(r))
+    queues = [by_label[key] for key in rng.permutation(sorted(by_label))]
+    out: list[int] = []
+    while len(out) < k and any(queues):
+        for queue in queues:
+            if queue and len(out) < k:
+                out.append(queue.pop(0))
+    return np.asarray(sorted(out), dtype=int)
+
+
 def _sample_people(table: pd.DataFrame, n: int | None, seed: int) -> pd.DataFrame:
     """Whole people up to about ``n`` images (seeded)."""
     if n is None or len(table) <= n:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from blindface.evaluation import THREATS, Threat
-from blindface.study._data import StudyData, sample_people
+from blindface.study._data import StudyData, spread_sample
 from blindface.study._rows import Row
 from blindface.study._settings import Study
 from blindface.study._tasks import LeakageTask, UtilityTask
@@ -45,8 +45,9 @@ def task_rows(
     max_images: int | None,
     seed: int,
 ) -> TaskRows | None:
-    """The rows of ``task`` (people in ``exclude_people`` left out), whole people sampled down to
-    about ``max_images``; None when the dataset is absent or the task has under two classes."""
+    """The rows of ``task`` (people in ``exclude_people`` left out), sampled down to about
+    ``max_images`` over as many people as possible (:func:`spread_sample`); None when the
+    dataset is absent or the task has under two classes."""
     if task.dataset not in data.datasets:
         return None
     emb = data.datasets[task.dataset]
@@ -56,8 +57,15 @@ def task_rows(
     known = labels.notna() & subject.notna() & ~subject.isin(exclude_people)
     rows = known.to_numpy(dtype=bool, copy=True)
     if max_images is not None and rows.sum() > max_images:
-        take = sample_people(pd.Series(subject.to_numpy()[rows]), max_images, seed)
-        rows = rows & subject.isin(take).to_numpy(dtype=bool)
+        picked = np.flatnonzero(rows)
+        keep = spread_sample(
+            subject.to_numpy()[picked].astype(str),
+            labels.to_numpy()[picked].astype(str),
+            max_images,
+            seed,
+        )
+        rows[:] = False
+        rows[picked[keep]] = True
     kept = pd.Series(labels.to_numpy()[rows], dtype="string")
     if kept.nunique() < 2:
         return None

@@ -196,7 +196,8 @@ def render_report(results: Mapping[str, Any]) -> str:
         "people (people-disjoint folds), under the **population** threat (the probe sees "
         "phi(x)) and the **relative** threat (it sees phi(x) - phi(ref), ref the same "
         "person's enrolled neutral photo, or the mean of their other sessions); brackets: 95 % "
-        "bootstrap interval over people. Diff = (before - after) / (before - chance).\n",
+        "bootstrap interval over people. Diff = (before - after) / (before - chance), given "
+        "only where the probe read the label above chance on x (its interval above chance).\n",
         "## Leave-one-dataset-out: datasets the blinder never saw\n",
         "Worst-probe Diff (%) under the population / relative threat; the `none` row gives the "
         "best probe's accuracy on x. Utility of the same blinders: LFW verification (mean over "

@@ -51,10 +51,21 @@ class Rows:
         return [r for r in self.rows if all(r.get(k) == v for k, v in key.items())]
 
 
+def readable(row: Row) -> bool:
+    """Whether a probe read the label above chance: its 95 % interval over people lies above
+    chance (rows without an interval: its accuracy is above chance)."""
+    low = row.get("ci_low")
+    return (low if low is not None else row["accuracy"]) > row["chance"]
+
+
 def with_diffs(rows: Sequence[Row], *, same: Sequence[str]) -> list[Row]:
     """Each row with ``diff`` = (before - after) / (before - chance) * 100 against the row of
-    ``method == "none"`` that agrees on the ``same`` fields; None for the baseline itself or when
-    there is nothing to remove (before == chance)."""
+    ``method == "none"`` that agrees on the ``same`` fields.
+
+    ``diff`` is None for the baseline itself, and where the baseline probe did not read the label
+    above chance (:func:`readable`): there was nothing to remove, and a ratio over a
+    denominator near zero would only amplify noise. The baseline rows get ``readable``.
+    """
     import math
 
     from blindface.evaluation import diff
@@ -64,8 +75,9 @@ def with_diffs(rows: Sequence[Row], *, same: Sequence[str]) -> list[Row]:
     for r in rows:
         before = base.get(tuple(r.get(k) for k in same))
         value = None
-        if before is not None and r["method"] != "none":
+        if before is not None and r["method"] != "none" and readable(before):
             d = diff(before["accuracy"], r["accuracy"], r["chance"])
             value = None if math.isnan(d) else float(d)
-        out.append({**r, "diff": value})
+        extra = {"readable": readable(r)} if r["method"] == "none" else {}
+        out.append({**r, "diff": value, **extra})
     return out
