@@ -77,6 +77,13 @@ def test_inner_search_is_seeded_and_reports_choices():
     assert untuned["best_params"].iloc[0] == [{}] * 5
 
 
+def test_a_small_set_tunes_knn_only_over_neighbour_counts_its_folds_hold():
+    X, y, groups = _data(signal=1.0, n=24, n_subjects=6, seed=3)  # inner folds of ~10 rows
+    result = leakage(X, y, groups=groups, probes=("knn",), n_splits=3, n_jobs=1)  # warns: error
+    chosen = {p["clf__n_neighbors"] for p in result["best_params"].iloc[0]}
+    assert chosen <= {1, 5} and result["accuracy"].iloc[0] > 60.0
+
+
 def test_attribute_accuracy_and_compare_leakage():
     X, y, groups = _data(signal=1.0, seed=3)
     before = attribute_accuracy(X, y, groups=groups, grids=SMALL_GRIDS)

@@ -55,6 +55,16 @@ def _inner_cv(y: np.ndarray, groups: np.ndarray | None, random_state: int) -> An
     return StratifiedKFold(n_splits=INNER_SPLITS, shuffle=True, random_state=random_state)
 
 
+def _feasible(grid: Grid, n_train: int) -> Grid:
+    """``grid`` without the neighbour counts that an inner fold of ``n_train`` rows cannot
+    hold (small evaluation sets; the smallest count is always kept)."""
+    out = dict(grid)
+    for key, values in grid.items():
+        if key.endswith("n_neighbors"):
+            out[key] = [v for v in values if v <= n_train] or [min(values)]
+    return out
+
+
 def _fit_fold(
     name: str,
     grid: Grid | None,
@@ -76,9 +86,10 @@ def _fit_fold(
         warnings.filterwarnings("ignore", message="The least populated class")
         if grid and any(len(v) > 1 for v in grid.values()):
             train_groups = None if groups is None else groups[train]
-            search = GridSearchCV(
-                estimator, grid, cv=_inner_cv(y[train], train_groups, random_state), n_jobs=1
-            )
+            inner = _inner_cv(y[train], train_groups, random_state)
+            splits = list(inner.split(X[train], y[train], train_groups))
+            fold_train = min(len(fit) for fit, _ in splits)
+            search = GridSearchCV(estimator, _feasible(grid, fold_train), cv=splits, n_jobs=1)
             search.fit(X[train], y[train], groups=train_groups)
             model, params = search.best_estimator_, search.best_params_
         else:
