@@ -15,7 +15,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -34,6 +34,9 @@ _ACTIVATIONS = {
     "relu": lambda z: np.maximum(z, 0, out=z),
     "tanh": lambda z: np.tanh(z, out=z),
 }
+
+
+_B = TypeVar("_B", bound="Blinder")
 
 
 @dataclass(frozen=True)
@@ -80,15 +83,31 @@ class Blinder(TransformerMixin, BaseEstimator):
 
     # -- fitting scaffolding ------------------------------------------------------------------
 
+    #: Labelled rows that every expression class needs in ``fit``.
+    _min_per_class: ClassVar[int] = 1
+
     def fit(
-        self,
+        self: _B,
         X: ArrayLike,
         y: None = None,
         *,
         expression: ArrayLike,
         subject: ArrayLike | None = None,
-    ) -> Blinder:
-        """Fit on embeddings ``X`` with per-row ``expression`` (and ``subject``) labels."""
+    ) -> _B:
+        """Fit on embeddings ``X`` with per-row ``expression`` (and ``subject``) labels.
+
+        Either label may be missing on a row (None / NaN / pd.NA); which rows each method
+        uses is in its class docstring. ``y`` is ignored (scikit-learn's signature).
+
+        Returns
+        -------
+        self
+        """
+        self._fit(self._validate_fit(X, expression, subject, per_class=self._min_per_class))
+        return self
+
+    def _fit(self, data: FitInput) -> None:
+        """The method's own fit, on validated input; ends with :meth:`_set_fitted`."""
         raise NotImplementedError
 
     def _validate_fit(

@@ -6,11 +6,10 @@ from collections.abc import Mapping
 from typing import ClassVar
 
 import numpy as np
-from numpy.typing import ArrayLike
 from sklearn.svm import LinearSVC
 from sklearn.utils import check_random_state
 
-from blindface.blinding._base import AffineBlinder
+from blindface.blinding._base import AffineBlinder, FitInput
 from blindface.blinding._persistence import AttributeKind
 from blindface.blinding._validation import split_rows
 
@@ -81,6 +80,8 @@ class INLP(AffineBlinder):
         "n_iter_": "int",
     }
 
+    _min_per_class: ClassVar[int] = 2
+
     def __init__(
         self,
         *,
@@ -96,16 +97,8 @@ class INLP(AffineBlinder):
         self.validation_fraction = validation_fraction
         self.random_state = random_state
 
-    def fit(
-        self,
-        X: ArrayLike,
-        y: None = None,
-        *,
-        expression: ArrayLike,
-        subject: ArrayLike | None = None,
-    ) -> INLP:
+    def _fit(self, data: FitInput) -> None:
         """Fit the projection on the rows of ``X`` that have an ``expression`` label."""
-        data = self._validate_fit(X, expression, subject, per_class=2)
         if self.max_iter < 1:
             raise ValueError(f"max_iter must be at least 1, got {self.max_iter}")
         expr, d = data.expression, data.n_features
@@ -148,7 +141,6 @@ class INLP(AffineBlinder):
             tolerance_=float(tolerance),
             n_iter_=len(history),
         )
-        return self
 
 
 def _orthonormal_rows(rows: np.ndarray, tol: float = 1e-10) -> np.ndarray:

@@ -11,7 +11,6 @@ from typing import ClassVar
 import numpy as np
 import torch
 from concept_erasure import LeaceFitter
-from numpy.typing import ArrayLike
 from sklearn.utils import check_random_state
 from torch.nn import functional as F
 
@@ -145,16 +144,8 @@ class ExpressionInvariantMap(Blinder):
         self.verbose = verbose
         self.random_state = random_state
 
-    def fit(
-        self,
-        X: ArrayLike,
-        y: None = None,
-        *,
-        expression: ArrayLike,
-        subject: ArrayLike | None = None,
-    ) -> ExpressionInvariantMap:
+    def _fit(self, data: FitInput) -> None:
         """Fit on ``X`` with per-row ``subject`` and ``expression`` (either may be missing)."""
-        data = self._validate_fit(X, expression, subject)
         if data.n_features < 2:
             raise ValueError(
                 f"n_features={data.n_features}: ExpressionInvariantMap needs embeddings of at "
@@ -198,7 +189,6 @@ class ExpressionInvariantMap(Blinder):
             best_iter_=result.best_iter,
             n_iter_=result.n_iter,
         )
-        return self
 
     def _layers(self) -> list[Layer]:
         """``E (x + r(x))``: the residual branch's dense layers with the eraser folded into the

@@ -8,10 +8,9 @@ from typing import ClassVar
 import numpy as np
 import torch
 from concept_erasure import LeaceEraser, LeaceFitter
-from numpy.typing import ArrayLike
 from sklearn.utils.validation import check_is_fitted
 
-from blindface.blinding._base import AffineBlinder
+from blindface.blinding._base import AffineBlinder, FitInput
 from blindface.blinding._persistence import Shape
 from blindface.blinding._streaming import MomentStatistics
 from blindface.blinding._validation import require_counts
@@ -84,18 +83,10 @@ class LEACE(AffineBlinder):
         self.shrinkage = shrinkage
         self.svd_tol = svd_tol
 
-    def fit(
-        self,
-        X: ArrayLike,
-        y: None = None,
-        *,
-        expression: ArrayLike,
-        subject: ArrayLike | None = None,
-    ) -> LEACE:
+    def _fit(self, data: FitInput) -> None:
         """Fit the eraser on the rows of ``X`` that have an ``expression`` label."""
-        data = self._validate_fit(X, expression, subject)
         statistics = MomentStatistics.empty(data.n_features)
-        return self._fit_statistics(statistics.add(data.X, data.expression, data.subject))
+        self._fit_statistics(statistics.add(data.X, data.expression, data.subject))
 
     def _fitter(self, n_features: int, n_classes: int) -> LeaceFitter:
         if self.method not in ("leace", "orth"):

@@ -174,6 +174,7 @@ class SensitiveNets(AffineBlinder):
         "n_iter_": "int",
     }
     _normalize_output: ClassVar[bool] = True
+    _min_per_class: ClassVar[int] = 2
 
     def __init__(
         self,
@@ -220,14 +221,7 @@ class SensitiveNets(AffineBlinder):
         self.verbose = verbose
         self.random_state = random_state
 
-    def fit(
-        self,
-        X: ArrayLike,
-        y: None = None,
-        *,
-        expression: ArrayLike,
-        subject: ArrayLike | None = None,
-    ) -> SensitiveNets:
+    def _fit(self, data: FitInput) -> None:
         """Fit on embeddings ``X`` with per-row ``expression`` and ``subject`` labels.
 
         Either label may be missing per row (None / NaN / pd.NA): rows with a subject feed the
@@ -235,7 +229,6 @@ class SensitiveNets(AffineBlinder):
         image of a triplet batch and of the expression batch that joins it). Rows with neither
         label are not used.
         """
-        data = self._validate_fit(X, expression, subject, per_class=2)
         if self.epochs < 1 or self.min_steps < 1:
             raise ValueError(f"epochs and min_steps must be at least 1, got {self.epochs}")
         rng = check_random_state(self.random_state)
@@ -270,7 +263,6 @@ class SensitiveNets(AffineBlinder):
             best_iter_=result.best_iter,
             n_iter_=result.n_iter,
         )
-        return self
 
     def forward_network(self, X: ArrayLike) -> np.ndarray:
         """The unfolded network's raw output ``phi(x)`` (``hidden_layer_sizes[-1]`` dims, not

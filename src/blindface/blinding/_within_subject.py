@@ -7,9 +7,8 @@ from numbers import Integral
 from typing import ClassVar
 
 import numpy as np
-from numpy.typing import ArrayLike
 
-from blindface.blinding._base import AffineBlinder
+from blindface.blinding._base import AffineBlinder, FitInput
 from blindface.blinding._persistence import AttributeKind, Shape
 from blindface.blinding._streaming import MomentStatistics
 from blindface.blinding._validation import require_counts
@@ -96,19 +95,11 @@ class WithinSubjectProjection(AffineBlinder):
     def __init__(self, *, n_components: int | None = None) -> None:
         self.n_components = n_components
 
-    def fit(
-        self,
-        X: ArrayLike,
-        y: None = None,
-        *,
-        expression: ArrayLike,
-        subject: ArrayLike | None = None,
-    ) -> WithinSubjectProjection:
+    def _fit(self, data: FitInput) -> None:
         """Estimate the within-subject subspace from the rows with a subject and an expression."""
-        data = self._validate_fit(X, expression, subject)
         self._check_n_components(data.n_features)
         statistics = MomentStatistics.empty(data.n_features)
-        return self._fit_statistics(statistics.add(data.X, data.expression, data.subject))
+        self._fit_statistics(statistics.add(data.X, data.expression, data.subject))
 
     def _check_n_components(self, d: int) -> int:
         k = d // 2 if self.n_components is None else self.n_components
