@@ -1,5 +1,9 @@
 """ExpressionInvariantMap: a residual map under which one person's faces agree whatever their
-expression, keeping who is who; a linear eraser then removes what stays linearly readable."""
+expression, keeping who is who; a linear eraser then removes what stays linearly readable.
+
+About 400 lines: the estimator, its trainer, the pair and identity-batch samplers and the
+final eraser are one method, kept in one file.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,9 @@
-"""SensitiveNets emotion blinding (Morales et al. 2020; Peña et al. 2020, Sec. III-B-1)."""
+"""SensitiveNets emotion blinding (Morales et al. 2020; Peña et al. 2020, Sec. III-B-1).
+
+About 400 lines: the paper's method as one unit (the estimator, its min-max trainer with the
+triplet and ``Delta`` losses, and the adversary ``w3`` retrained between rounds), so that it
+can be read against Sec. III-B-1 in one file.
+"""
 
 from __future__ import annotations
 

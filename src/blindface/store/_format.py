@@ -19,6 +19,9 @@ reader verifies them, recomputes every row-group digest before handing the rows 
 each row: a ``detected``, ``retried`` or ``fallback`` row holds a finite embedding (of unit norm,
 within :data:`NORM_TOLERANCE`, unless the store is blinded), a ``failed`` row holds none.
 Stores written before checksums existed (``blindface.store/1``) are read without the digests.
+
+The module is longer than most (about 440 lines) on purpose: it is the one place that knows the
+bytes on disk, so the writer and the verifying reader of each check stay side by side.
 """
 
 from __future__ import annotations
