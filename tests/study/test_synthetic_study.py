@@ -47,16 +47,16 @@ def _dataset(name: str, n_people: int, per_expression: int, rng, directions, *, 
     return Embedded(table=table, X=X, counts={"images": len(table)})
 
 
-@pytest.fixture(scope="module")
-def synthetic_data() -> StudyData:
+def _synthetic(d: int) -> StudyData:
+    """Four datasets of ``d``-dimensional embeddings with a planted expression shift."""
     rng = np.random.default_rng(0)
-    directions = rng.normal(size=(len(EXPRESSIONS), 32))
+    directions = rng.normal(size=(len(EXPRESSIONS), d))
     directions /= np.linalg.norm(directions, axis=1, keepdims=True)
     datasets = {
-        "jaffe": _dataset("jaffe", 12, 2, rng, directions),
-        "taiwanese": _dataset("taiwanese", 12, 2, rng, directions),
-        "lfw": _dataset("lfw", 30, 1, rng, directions),
-        "utkface": _dataset("utkface", 30, 1, rng, directions),
+        "jaffe": _dataset("jaffe", 12, 2, rng, directions, d=d),
+        "taiwanese": _dataset("taiwanese", 12, 2, rng, directions, d=d),
+        "lfw": _dataset("lfw", 30, 1, rng, directions, d=d),
+        "utkface": _dataset("utkface", 30, 1, rng, directions, d=d),
     }
     lfw = datasets["lfw"].table
     first = lfw.groupby("subject")["path"].first()
@@ -76,6 +76,11 @@ def synthetic_data() -> StudyData:
             "utkface": frozenset(datasets["utkface"].table["subject"]),
         },
     )
+
+
+@pytest.fixture(scope="module")
+def synthetic_data() -> StudyData:
+    return _synthetic(32)
 
 
 TINY = StudySettings(
@@ -147,3 +152,28 @@ def test_synthetic_study_end_to_end(tmp_path, synthetic_data):
     assert not [m for m in messages if ": fitting " in m]
     assert any(" reused from " in m for m in messages)
     assert again["lodo"] == results["lodo"]
+
+
+def test_the_study_runs_on_512_d_embeddings(tmp_path):
+    """Embedders such as ArcFace give 512-d vectors: every stage must follow the dimension."""
+    data = _synthetic(512)
+    study = Study(
+        data_root=tmp_path,
+        out=tmp_path / "report",
+        cache_dir=tmp_path / "cache",
+        methods=("leace", "invariant"),
+        settings_override=TINY,
+        n_jobs=1,
+    )
+    results = run_study(study, log=lambda message: None, data=data)
+    jsonschema.validate(
+        json.loads((tmp_path / "report" / "results.json").read_text()), RESULTS_SCHEMA
+    )
+    lodo = pd.DataFrame(results["lodo"])
+    assert set(lodo["method"]) == {"none", "leace", "invariant"}
+    relative = lodo[(lodo["method"] == "none") & (lodo["threat"] == "relative")]
+    assert relative["accuracy"].max() > 60.0  # the 512-d planted shift is read from x
+    models = list((tmp_path / "cache" / "models").glob("invariant-*"))
+    assert models and all(
+        json.loads((m / "config.json").read_text())["n_features_in"] == 512 for m in models
+    )

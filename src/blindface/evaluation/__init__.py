@@ -32,7 +32,12 @@ from blindface.evaluation._leakage import (
 )
 from blindface.evaluation._probes import PROBES, Probe, make_probe
 from blindface.evaluation._splits import SPLITTERS, random_80_20, subject_disjoint
-from blindface.evaluation._stats import bootstrap_accuracy_interval, chance_level, diff
+from blindface.evaluation._stats import (
+    above_chance,
+    bootstrap_accuracy_interval,
+    chance_level,
+    diff,
+)
 from blindface.evaluation._suppression import feature_suppression_curve, summarise_suppression
 from blindface.evaluation._threats import (
     THREATS,
@@ -72,6 +77,7 @@ __all__ = [
     "compare_leakage",
     "cosine_scores",
     "diff",
+    "above_chance",
     "fairness_experiment",
     "fairness_metrics",
     "fairness_report",

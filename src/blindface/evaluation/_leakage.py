@@ -12,7 +12,12 @@ from numpy.typing import ArrayLike
 
 from blindface.evaluation._probes import PROBES, Grid, make_probe, probe_grid
 from blindface.evaluation._splits import SPLITTERS
-from blindface.evaluation._stats import bootstrap_accuracy_interval, chance_level, diff
+from blindface.evaluation._stats import (
+    above_chance,
+    bootstrap_accuracy_interval,
+    chance_level,
+    diff,
+)
 from blindface.evaluation._threats import Threat, threat_view
 
 __all__ = ["attribute_accuracy", "compare_leakage", "leakage", "threat_leakage", "with_diff"]
@@ -279,13 +284,20 @@ def threat_leakage(
 
 
 def with_diff(after: pd.DataFrame, before: pd.DataFrame) -> pd.DataFrame:
-    """``after`` with a ``diff`` column against ``before`` (same probes, threats, labels)."""
+    """``after`` with a ``diff`` column against ``before`` (same probes, threats, labels); NaN
+    where the ``before`` probe did not read the label above chance (:func:`above_chance`)."""
     keys = [k for k in ("threat", "probe") if k in after and k in before]
-    base = before.set_index(keys)["accuracy"]
+    indexed = before.set_index(keys)
     rows = after.copy()
     lookup = rows.set_index(keys).index
-    rows["diff"] = [
-        diff(float(base.loc[key]), float(a), float(c)) if key in base.index else float("nan")
-        for key, a, c in zip(lookup, rows["accuracy"], rows["chance"], strict=True)
-    ]
+    values = []
+    for key, a, c in zip(lookup, rows["accuracy"], rows["chance"], strict=True):
+        value = float("nan")
+        if key in indexed.index:
+            b = indexed.loc[key]
+            low = float(b["ci_low"]) if "ci_low" in indexed else None
+            if above_chance(float(b["accuracy"]), float(c), low):
+                value = diff(float(b["accuracy"]), float(a), float(c))
+        values.append(value)
+    rows["diff"] = values
     return rows

@@ -21,6 +21,15 @@ def chance_level(y: ArrayLike) -> float:
     return float(values.value_counts().iloc[0] / len(values) * 100.0)
 
 
+def above_chance(accuracy: float, chance: float, ci_low: float | None = None) -> bool:
+    """Whether a probe read the label above chance: its 95 % interval over people lies above
+    chance (without an interval, its accuracy). Diff is reported only where this holds on x:
+    below it there is nothing to remove, and a ratio over a denominator near zero only
+    amplifies noise."""
+    low = ci_low if ci_low is not None and not math.isnan(ci_low) else accuracy
+    return low > chance
+
+
 def diff(before: float, after: float, chance: float) -> float:
     """Share (percent) of the above-chance accuracy removed by blinding.
 

@@ -52,10 +52,11 @@ class Rows:
 
 
 def readable(row: Row) -> bool:
-    """Whether a probe read the label above chance: its 95 % interval over people lies above
-    chance (rows without an interval: its accuracy is above chance)."""
-    low = row.get("ci_low")
-    return (low if low is not None else row["accuracy"]) > row["chance"]
+    """Whether the probe of ``row`` read the label above chance
+    (:func:`blindface.evaluation.above_chance`)."""
+    from blindface.evaluation import above_chance
+
+    return above_chance(row["accuracy"], row["chance"], row.get("ci_low"))
 
 
 def with_diffs(rows: Sequence[Row], *, same: Sequence[str]) -> list[Row]:
