@@ -107,19 +107,25 @@ def test_halves_and_fit_sets_never_touch_reserved_people(synthetic_data):
     assert fitset.sources == {"jaffe": 12 * 8, "lfw": 10 * 4}
 
 
-def test_synthetic_study_end_to_end(tmp_path, synthetic_data):
+def _run(tmp_path, data: StudyData, methods: tuple[str, ...]) -> tuple[Study, dict]:
+    """The TINY study of ``methods`` on ``data``, and its results (checked against the schema)."""
     study = Study(
         data_root=tmp_path,
         out=tmp_path / "report",
         cache_dir=tmp_path / "cache",
-        methods=("leace", "within_subject"),
+        methods=methods,
         settings_override=TINY,
         n_jobs=1,
     )
-    results = run_study(study, log=lambda message: None, data=synthetic_data)
+    results = run_study(study, log=lambda message: None, data=data)
     jsonschema.validate(
         json.loads((tmp_path / "report" / "results.json").read_text()), RESULTS_SCHEMA
     )
+    return study, results
+
+
+def test_synthetic_study_end_to_end(tmp_path, synthetic_data):
+    study, results = _run(tmp_path, synthetic_data, ("leace", "within_subject"))
     lodo = pd.DataFrame(results["lodo"])
     # every expression dataset is held out once, scored under both threats by every probe
     assert set(lodo["heldout_dataset"]) == {"jaffe", "taiwanese", "lfw"}
@@ -156,19 +162,7 @@ def test_synthetic_study_end_to_end(tmp_path, synthetic_data):
 
 def test_the_study_runs_on_512_d_embeddings(tmp_path):
     """Embedders such as ArcFace give 512-d vectors: every stage must follow the dimension."""
-    data = _synthetic(512)
-    study = Study(
-        data_root=tmp_path,
-        out=tmp_path / "report",
-        cache_dir=tmp_path / "cache",
-        methods=("leace", "invariant"),
-        settings_override=TINY,
-        n_jobs=1,
-    )
-    results = run_study(study, log=lambda message: None, data=data)
-    jsonschema.validate(
-        json.loads((tmp_path / "report" / "results.json").read_text()), RESULTS_SCHEMA
-    )
+    _, results = _run(tmp_path, _synthetic(512), ("leace", "invariant"))
     lodo = pd.DataFrame(results["lodo"])
     assert set(lodo["method"]) == {"none", "leace", "invariant"}
     relative = lodo[(lodo["method"] == "none") & (lodo["threat"] == "relative")]
