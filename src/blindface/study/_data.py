@@ -124,7 +124,9 @@ def spread_sample(subject: np.ndarray, labels: np.ndarray, n: int, seed: int) ->
     sets how well an accuracy is known; sampling whole people would keep only a handful of a
     posed set's people (a Taiwanese performer has 42 images)."""
     rng = np.random.default_rng(seed)
-    people = [np.flatnonzero(subject == p) for p in rng.permutation(np.unique(subject))]
+    names, codes = np.unique(subject, return_inverse=True)
+    rows_of = np.split(np.argsort(codes, kind="stable"), np.cumsum(np.bincount(codes))[:-1])
+    people = [rows_of[i] for i in rng.permutation(len(names))]
     sizes = np.array([len(rows) for rows in people])
     cap = max(
         (c for c in range(1, int(sizes.max(initial=0)) + 1) if np.minimum(sizes, c).sum() <= n),
