@@ -43,16 +43,17 @@ def test_audit_reads_the_shift_and_reports_both_threats(tmp_path):
     frame = result.leakage
     assert set(frame["threat"]) == {"population", "relative"}
     relative = frame[(frame["threat"] == "relative") & (frame["probe"] == "logreg")].iloc[0]
-    assert relative["accuracy"] > 90.0  # the enrolled neutral photo lays the shift bare
-    assert relative["ci_low"] <= relative["accuracy"] <= relative["ci_high"]
+    assert relative["balanced_accuracy"] > 90.0  # the enrolled neutral photo lays it bare
+    assert relative["balanced_ci_low"] <= relative["balanced_accuracy"]
+    assert relative["balanced_accuracy"] <= relative["balanced_ci_high"]
+    assert relative["balanced_chance"] == pytest.approx(100 / 3)  # chance is 1 / classes
     assert frame["diff"].isna().all()  # nothing to compare x with
     assert result.config["classes"] == {"happy": 32, "neutral": 32, "sad": 32}
     assert "neutral image" in result.config["relative_reference"]
-    identity = result.identity.iloc[0]
-    assert identity["roc_auc"] > 99.0  # people are far apart, their images close
+    assert result.strongest.empty and result.identity.empty  # no blinder: nothing to compare
     paths = write_audit(result, tmp_path / "report")
     saved = json.loads(paths["json"].read_text())
-    assert len(saved["leakage"]) == 4 and saved["identity"][0]["representation"] == "x"
+    assert len(saved["leakage"]) == 4
     assert "relative threat" in paths["markdown"].read_text()
     assert paths["png"].stat().st_size > 5_000
 
@@ -68,6 +69,18 @@ def test_audit_after_a_blinder_shows_diff(tmp_path):
     assert len(after) == 4 and after["diff"].notna().all()
     population = after[(after["threat"] == "population") & (after["probe"] == "logreg")]
     assert population["diff"].iloc[0] > 50.0  # LEACE removes the linear population signal
+    strongest = result.strongest.set_index("threat")
+    assert set(strongest.index) == {"population", "relative"}
+    assert (strongest["attacker"] == "probe").all()
+    row = strongest.loc["population"]
+    best = max(
+        after[after["threat"] == "population"]["balanced_accuracy"]
+    )  # the best probe after blinding is what the strongest attacker reports
+    assert row["best_after"] == pytest.approx(best)
+    assert row["diff_ci_low"] <= row["diff"] <= row["diff_ci_high"]
+    identity = result.identity.set_index("far")
+    assert 1e-3 in identity.index or len(identity) == 1  # FAR 0.1 % where the pairs allow
+    assert (identity["n_genuine_pairs"] > 0).all()
 
 
 def test_audit_refuses_what_it_cannot_measure(tmp_path):
@@ -111,3 +124,41 @@ def test_audit_command_writes_the_report(tmp_path):
         app, ["audit", "--embeddings", str(path), "--out", str(out), "--threat", "nosy"]
     )
     assert bad.exit_code != 0 and "unknown threat" in bad.output
+
+
+def _pairs_store(path, *, n_people=20, d=16, seed=1):
+    """One neutral and one happy image per person (a smile shift within each person)."""
+    rng = np.random.default_rng(seed)
+    smile = rng.normal(size=d)
+    rows, vectors = [], []
+    for p in range(n_people):
+        centre = 3.0 * rng.normal(size=d)
+        for name, shift in (("NE", 0.0), ("HA", 1.0)):
+            rows.append({"path": f"{p}_{name}.png", "subject": f"P{p}", "expression": name})
+            vectors.append(centre + shift * smile + 0.05 * rng.normal(size=d))
+    X = np.asarray(vectors, dtype=np.float32)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    table = pd.DataFrame(rows).astype("string")
+    write_store(path, table, X, metadata={"embedder": "synthetic", "dim": d})
+    return path
+
+
+def test_one_neutral_and_one_other_per_person_is_scored_in_the_symmetric_view(tmp_path):
+    path = _pairs_store(tmp_path / "pairs.parquet")
+    label_map = {"NE": "neutral", "HA": "happy"}
+    result = audit([path], label_map=label_map, **QUICK)
+    relative = result.leakage[result.leakage["threat"] == "relative"]
+    assert len(relative) == 2 and (relative["n"] == 40).all()  # both images of each pair
+    assert relative["balanced_accuracy"].max() > 90.0
+    assert result.config["views"]["relative"] == "symmetric"
+    assert "symmetric view" in result.config["relative_reference"]
+
+
+def test_a_reference_value_the_column_lacks_is_refused(tmp_path):
+    path = _pairs_store(tmp_path / "pairs.parquet")
+    label_map = {"NE": "neutral", "HA": "happy"}
+    with pytest.raises(AuditError, match=r"--reference 'banana' is not a value of 'expression'"):
+        audit([path], label_map=label_map, reference_value="banana", **QUICK)
+    # case-insensitive match of a value the column holds
+    result = audit([path], label_map=label_map, reference_value="HAPPY", **QUICK)
+    assert result.config["reference_value"] == "happy"

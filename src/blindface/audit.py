@@ -21,13 +21,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from blindface.evaluation import THREATS, Threat
+from blindface.datasets import NEUTRAL
+from blindface.evaluation import PROBES, THREATS, ProbeScores, Threat
 
 __all__ = ["AuditError", "AuditResult", "audit", "write_audit"]
 
-DEFAULT_PROBES: tuple[str, ...] = ("mlp", "svm", "rf", "logreg", "knn")
 #: Reference (enrolled-photo) label value per kind of label, when none is given.
-DEFAULT_REFERENCE = {"expression": "neutral"}
+DEFAULT_REFERENCE = {"expression": NEUTRAL}
 
 
 class AuditError(ValueError):
@@ -36,11 +36,13 @@ class AuditError(ValueError):
 
 @dataclass(frozen=True)
 class AuditResult:
-    """Leakage rows (one per representation, threat and probe), identity rows, and the setup."""
+    """Every probe's row (per representation, threat and probe), the strongest attackers (per
+    blinder, threat and attacker), identity rows, and the setup."""
 
     leakage: pd.DataFrame
     identity: pd.DataFrame
     config: Mapping[str, Any] = field(default_factory=dict)
+    strongest: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def to_json(self) -> dict[str, Any]:
         def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -48,6 +50,7 @@ class AuditResult:
             return [{k: _jsonable(v) for k, v in r.items()} for r in clean.to_dict("records")]
 
         return {
+            "strongest": records(self.strongest),
             "leakage": records(self.leakage),
             "identity": records(self.identity),
             "config": dict(self.config),
@@ -71,7 +74,7 @@ class _Labelled:
     groups: np.ndarray
     reference: np.ndarray | None
     sessions: np.ndarray | None
-    reference_rule: str
+    reference_value: str | None
 
 
 def _load_rows(
@@ -138,19 +141,30 @@ def _load_rows(
     y = values.to_numpy()[keep].astype(str)
     groups = person.to_numpy()[keep].astype(str)
     _check_classes(y, groups, label)
-    ref_value = reference_value or DEFAULT_REFERENCE.get(label)
-    if ref_value is None and set(y) <= {"True", "False"}:
-        ref_value = "False"
-    reference = None
-    rule = "the mean of the person's other images"
-    if ref_value is not None and (y == ref_value).any():
-        reference = y == ref_value
-        rule = f"the person's first {label} = {ref_value} image (left out of the scored images)"
+    ref_value = _reference_value(y, label, reference_value)
+    reference = None if ref_value is None else y == ref_value
     session = pd.Series(rows["session"], dtype=object).to_numpy()[keep]
     sessions = None if pd.isna(session).all() else session.astype(str)
-    if sessions is not None and reference is None:
-        rule = f"the mean of the person's images from other {session_column or 'sequence'}s"
-    return _Labelled(X[keep], y, groups, reference, sessions, rule)
+    return _Labelled(X[keep], y, groups, reference, sessions, ref_value)
+
+
+def _reference_value(y: np.ndarray, label: str, given: str | None) -> str | None:
+    """The label value of the enrolled photo: ``given`` (matched case-insensitively against the
+    values of the column, an error listing them when none matches), else ``neutral`` for the
+    expression or ``False`` for a yes/no column when present, else None (no enrolled photo)."""
+    values = sorted(set(y.tolist()))
+    if given is not None:
+        matches = [v for v in values if v.casefold() == given.strip().casefold()]
+        if not matches:
+            raise AuditError(
+                f"--reference {given!r} is not a value of {label!r}; its values are "
+                f"{', '.join(repr(v) for v in values)}"
+            )
+        return matches[0]
+    default = DEFAULT_REFERENCE.get(label)
+    if default is None and set(values) <= {"True", "False"}:
+        default = "False"
+    return default if default in values else None
 
 
 def _check_classes(y: np.ndarray, groups: np.ndarray, label: str, n_splits: int = 5) -> None:
@@ -174,19 +188,33 @@ def _check_classes(y: np.ndarray, groups: np.ndarray, label: str, n_splits: int 
         )
 
 
+def _rule_text(rule: str, label: str, reference_value: str | None, sessions: str) -> str:
+    """How the relative attacker's reference was chosen, in words."""
+    return {
+        "enrolled": f"the person's first {label} = {reference_value} image (left out of the "
+        "scored images); people without one: the mean of their other images",
+        "other_sessions": f"the mean of the person's images from other {sessions}s",
+        "symmetric": "each image minus the mean of the person's images (symmetric view: with "
+        "one reference photo and one other per person, the reference view would hold a "
+        "single class)",
+        "as_is": "–",
+    }[rule]
+
+
 def audit(
     stores: Sequence[str | os.PathLike[str]],
     models: Sequence[str | os.PathLike[str]] = (),
     *,
     label: str = "expression",
     threats: Sequence[Threat] = THREATS,
-    probes: Sequence[str] = DEFAULT_PROBES,
+    probes: Sequence[str] = tuple(PROBES),
     tune: bool = True,
     n_splits: int = 5,
     n_bootstrap: int = 1000,
     reference_value: str | None = None,
     session_column: str | None = None,
     label_map: Mapping[str, str] | None = None,
+    public: Sequence[str | os.PathLike[str]] = (),
     random_state: int = 0,
     n_jobs: int = 2,
     progress: Callable[[str], None] | None = None,
@@ -204,23 +232,40 @@ def audit(
         ``label_map`` applied) or any other column (e.g. ``Smiling``).
     threats : sequence of {"population", "relative"}
     probes, tune, n_splits, n_bootstrap, random_state, n_jobs
-        As in :func:`blindface.evaluation.leakage`.
+        As in :func:`blindface.evaluation.attack`.
     reference_value : str, optional
         The label value of a person's enrolled photo for the relative threat (default
-        ``neutral`` for the expression, ``False`` for a boolean column); people without one are
-        compared with the mean of their images from other sessions.
+        ``neutral`` for the expression, ``False`` for a boolean column), matched
+        case-insensitively; a value the column does not hold is an error. People without one
+        are compared with the mean of their images from other sessions; a set of one
+        reference and one other image per person is scored in the symmetric view.
     session_column : str, optional
         Column of sessions (e.g. CK+ ``sequence``): near-duplicate frames are never each other's
         reference. Default: ``sequence`` when the stores have it.
+    public : paths
+        Stores of other people (e.g. the public datasets) for two more attackers: *transfer*
+        (probes trained on the blinded public faces with their ``label``, scored on the audited
+        store without its labels) and *inversion* (``g: phi(x) -> x`` learnt on the public
+        faces, read by probes trained on real embeddings).
     progress : callable, optional
         Called with a message before each step.
 
     Returns
     -------
     AuditResult
+        ``leakage``: every probe's balanced accuracy per representation and threat (Diff
+        against x); ``strongest``: the strongest attacker per representation, threat and
+        attacker, with the Diff's bootstrap interval over people; ``identity``: TAR at FAR
+        0.1 % (and 0.01 % where the pairs allow) before and after, with the loss's interval.
     """
     import blindface
-    from blindface.evaluation import identity_separation, threat_leakage, with_diff
+    from blindface.evaluation import (
+        identity_separation,
+        operating_point,
+        score_table,
+        strongest_attacker,
+        threat_scores,
+    )
 
     rows = _load_rows(
         stores,
@@ -229,7 +274,18 @@ def audit(
         session_column=session_column,
         label_map=label_map,
     )
-    representations: dict[str, np.ndarray] = {"x": rows.X}
+    public_rows = (
+        _load_rows(
+            public,
+            label,
+            reference_value=reference_value,
+            session_column=session_column,
+            label_map=label_map,
+        )
+        if public
+        else None
+    )
+    representations: dict[str, Any] = {"x": None}
     for path in models:
         model = blindface.load(path)
         if model.n_features_in_ != rows.X.shape[1]:
@@ -237,61 +293,205 @@ def audit(
                 f"model {path} takes {model.n_features_in_}-d embeddings but the stores hold "
                 f"{rows.X.shape[1]}-d ones: fit it on embeddings of the same embedder"
             )
-        representations[f"{type(model).__name__} ({Path(path).name})"] = model.transform(rows.X)
-    leakage_frames, identity = [], []
-    before: pd.DataFrame | None = None
-    for name, X in representations.items():
-        frames = []
+        representations[f"{type(model).__name__} ({Path(path).name})"] = model
+    reference = rows.reference
+    if reference is None:
+        reference = np.zeros(len(rows.y), dtype=bool)
+    kwargs: dict[str, Any] = {
+        "probes": tuple(probes),
+        "n_splits": n_splits,
+        "tune": tune,
+        "random_state": random_state,
+        "n_jobs": n_jobs,
+    }
+    leakage_frames, strongest, identity = [], [], []
+    baseline: dict[str, ProbeScores] = {}
+    views: dict[str, str] = {}
+    for name, model in representations.items():
+        X = rows.X if model is None else model.transform(rows.X)
         for threat in threats:
             if progress:
                 progress(f"{name}: {threat} threat, probes {', '.join(probes)}")
-            if threat == "relative" and rows.reference is None and rows.sessions is None:
-                reference = np.zeros(len(rows.y), dtype=bool)
-            else:
-                reference = rows.reference
-            frames.append(
-                threat_leakage(
-                    X,
-                    rows.y,
-                    rows.groups,
-                    threat=threat,
-                    reference=reference if threat == "relative" else None,
-                    sessions=rows.sessions,
-                    probes=tuple(probes),
-                    n_splits=n_splits,
-                    tune=tune,
-                    random_state=random_state,
-                    n_jobs=n_jobs,
-                    n_bootstrap=n_bootstrap,
-                )
+            scores, views[threat] = threat_scores(
+                X,
+                rows.y,
+                rows.groups,
+                threat=threat,
+                reference=reference if threat == "relative" else None,
+                sessions=rows.sessions,
+                **kwargs,
             )
-        frame = pd.concat(frames, ignore_index=True)
-        frame = with_diff(frame, before) if before is not None else frame.assign(diff=np.nan)
-        before = frame if before is None else before
-        leakage_frames.append(frame.assign(representation=name))
+            table = score_table(scores, n_bootstrap=n_bootstrap, random_state=random_state)
+            table.insert(0, "threat", threat)
+            table.insert(0, "representation", name)
+            if model is None:
+                baseline[threat] = scores
+                table["diff"] = np.nan
+            else:
+                found = strongest_attacker(
+                    baseline[threat], scores, n_resamples=n_bootstrap, random_state=random_state
+                )
+                strongest.append(
+                    {
+                        "representation": name,
+                        "threat": threat,
+                        "attacker": "probe",
+                        **found.record(),
+                    }
+                )
+                table = _with_probe_diffs(table, baseline[threat], found.readable)
+                if public_rows is not None:
+                    strongest.extend(
+                        _public_attacks(
+                            name,
+                            model,
+                            threat,
+                            rows,
+                            public_rows,
+                            reference,
+                            kwargs,
+                            n_bootstrap,
+                            random_state,
+                            progress,
+                        )
+                    )
+            leakage_frames.append(table)
+        if model is None:
+            continue
         if progress:
-            progress(f"{name}: identity (same/different-person ROC on cosine)")
+            progress(f"{name}: identity at FAR 0.1 % (all pairs)")
         try:
-            identity.append({"representation": name, **identity_separation(X, rows.groups)})
+            separation = identity_separation(X, rows.groups)
+            for r in operating_point(
+                rows.X, X, rows.groups, n_resamples=n_bootstrap, random_state=random_state
+            ):
+                identity.append(
+                    {"representation": name, "roc_auc_after": separation["roc_auc"], **r}
+                )
         except ValueError as error:
             identity.append({"representation": name, "skipped": str(error)})
     leakage = pd.concat(leakage_frames, ignore_index=True)
-    columns = ["representation", "threat", "probe", "accuracy", "std", "ci_low", "ci_high"]
-    columns += ["chance", "diff", "n", "n_people", "best_params"]
+    columns = ["representation", "threat", "probe", "balanced_accuracy", "balanced_ci_low"]
+    columns += ["balanced_ci_high", "balanced_chance", "accuracy", "chance", "diff", "n"]
+    columns += ["n_people", "best_params"]
+    sessions_name = session_column or "sequence"
     config = {
         "stores": [str(s) for s in stores],
         "models": [str(m) for m in models],
+        "public": [str(p) for p in public],
         "label": label,
         "classes": {str(k): int(v) for k, v in pd.Series(rows.y).value_counts().items()},
         "people": len(set(rows.groups)),
         "images": len(rows.y),
-        "relative_reference": rows.reference_rule,
+        "reference_value": rows.reference_value,
+        "views": views,
+        "relative_reference": _rule_text(
+            views.get("relative", "as_is"), label, rows.reference_value, sessions_name
+        ),
         "probes": list(probes),
         "tuned": tune,
         "n_splits": n_splits,
         "seed": random_state,
     }
-    return AuditResult(leakage.reindex(columns=columns), pd.DataFrame(identity), config)
+    return AuditResult(
+        leakage.reindex(columns=columns), pd.DataFrame(identity), config, pd.DataFrame(strongest)
+    )
+
+
+def _with_probe_diffs(table: pd.DataFrame, before: ProbeScores, readable: bool) -> pd.DataFrame:
+    """Each probe's Diff (balanced accuracy) against the same probe on x; NaN where x was not
+    read above chance by any probe."""
+    from blindface.evaluation import diff
+
+    values = []
+    for r in table.to_dict("records"):
+        value = float("nan")
+        if readable:
+            value = diff(
+                before.balanced_accuracy(r["probe"]), r["balanced_accuracy"], before.chance
+            )
+        values.append(value)
+    return table.assign(diff=values)
+
+
+def _public_attacks(
+    name: str,
+    model: Any,
+    threat: Threat,
+    rows: _Labelled,
+    public: _Labelled,
+    reference: np.ndarray,
+    kwargs: Mapping[str, Any],
+    n_bootstrap: int,
+    random_state: int,
+    progress: Callable[[str], None] | None,
+) -> list[dict[str, Any]]:
+    """The transfer and inversion attackers of one blinder under one threat."""
+    from blindface.evaluation import (
+        attack,
+        fit_inversion,
+        strongest_attacker,
+        threat_view,
+        transfer_attack,
+    )
+
+    if progress:
+        progress(f"{name}: {threat} threat, transfer and inversion attackers")
+    public_reference = public.reference
+    if public_reference is None:
+        public_reference = np.zeros(len(public.y), dtype=bool)
+
+    def view(X: np.ndarray, which: _Labelled, ref: np.ndarray):
+        return threat_view(
+            threat,
+            X,
+            which.y,
+            which.groups,
+            reference=ref if threat == "relative" else None,
+            sessions=which.sessions,
+        )
+
+    probe_kwargs = {k: v for k, v in kwargs.items() if k != "n_splits"}
+    out = []
+    target_x = view(rows.X, rows, reference)
+    target_phi = view(model.transform(rows.X), rows, reference)
+    train_x = view(public.X, public, public_reference)
+    train_phi = view(model.transform(public.X), public, public_reference)
+    pairs = {
+        "transfer": (
+            transfer_attack(
+                train_x.X,
+                train_x.y,
+                train_x.groups,
+                target_x.X,
+                target_x.y,
+                target_x.groups,
+                **probe_kwargs,
+            ),
+            transfer_attack(
+                train_phi.X,
+                train_phi.y,
+                train_phi.groups,
+                target_phi.X,
+                target_phi.y,
+                target_phi.groups,
+                **probe_kwargs,
+            ),
+        )
+    }
+    inversion = fit_inversion(model.transform(public.X), public.X, random_state=random_state)
+    rebuilt = view(inversion.transform(model.transform(rows.X)), rows, reference)
+    before = attack(target_x.X, target_x.y, target_x.groups, **kwargs)
+    pairs["inversion"] = (
+        before,
+        attack(rebuilt.X, rebuilt.y, rebuilt.groups, X_fit=target_x.X, **kwargs),
+    )
+    for attacker, (b, a) in pairs.items():
+        found = strongest_attacker(b, a, n_resamples=n_bootstrap, random_state=random_state)
+        out.append(
+            {"representation": name, "threat": threat, "attacker": attacker, **found.record()}
+        )
+    return out
 
 
 def write_audit(result: AuditResult, out: str | os.PathLike[str]) -> dict[str, Path]:
@@ -310,21 +510,39 @@ def write_audit(result: AuditResult, out: str | os.PathLike[str]) -> dict[str, P
 
 
 def audit_markdown(result: AuditResult) -> str:
-    """The audit as Markdown: setup, leakage per threat (probe x representation), identity."""
+    """The audit as Markdown: setup, the strongest attackers, every probe per threat, identity."""
     c = result.config
     lines = [
         "# blindface audit\n",
         f"Label `{c['label']}` in {', '.join(c['stores'])}: {c['images']} images of "
         f"{c['people']} people, classes {c['classes']}. Probes trained and tested on different "
         f"people ({c['n_splits']} folds, {'tuned' if c['tuned'] else 'untuned'}); relative "
-        f"threat reference: {c['relative_reference']}. Accuracy in percent [95 % bootstrap "
-        "interval over people] (Diff against x).\n",
+        f"threat reference: {c['relative_reference']}. **Balanced accuracy** in percent "
+        "(chance = 1 / classes) [95 % bootstrap interval over people].\n",
         "![audit](audit.png)\n",
     ]
+    if not result.strongest.empty:
+        lines += [
+            "## Strongest attacker\n",
+            "Best probe after blinding against best probe before; Diff = (before - after) / "
+            "(before - chance) with its 95 % interval over people; `n.r.`: no probe read the "
+            "label from x above chance.\n",
+            "| representation | threat | attacker | best before | best after | chance "
+            "| Diff % [95 % CI] |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for r in result.strongest.to_dict("records"):
+            diff = "n.r." if not r["readable"] else _diff_text(r)
+            lines.append(
+                f"| {r['representation']} | {r['threat']} | {r['attacker']} "
+                f"| {r['best_before']:.1f} ({r['probe_before']}) "
+                f"| {r['best_after']:.1f} ({r['probe_after']}) | {r['chance']:.1f} | {diff} |"
+            )
+        lines.append("")
     records = result.leakage.to_dict("records")
     for threat in dict.fromkeys(r["threat"] for r in records):
         block = [r for r in records if r["threat"] == threat]
-        lines.append(f"## {threat} threat — chance {block[0]['chance']:.1f} %\n")
+        lines.append(f"## {threat} threat — chance {block[0]['balanced_chance']:.1f} %\n")
         probes = list(dict.fromkeys(r["probe"] for r in block))
         lines.append("| representation | " + " | ".join(probes) + " |")
         lines.append("|---|" + "---|" * len(probes))
@@ -332,24 +550,38 @@ def audit_markdown(result: AuditResult) -> str:
             cells = []
             for probe in probes:
                 r = next(r for r in block if r["representation"] == name and r["probe"] == probe)
-                cell = f"{r['accuracy']:.1f} [{r['ci_low']:.1f}, {r['ci_high']:.1f}]"
+                cell = (
+                    f"{r['balanced_accuracy']:.1f} [{r['balanced_ci_low']:.1f}, "
+                    f"{r['balanced_ci_high']:.1f}]"
+                )
                 if not pd.isna(r["diff"]):
                     cell += f" ({r['diff']:.0f} %)"
                 cells.append(cell)
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
         lines.append("")
-    lines.append("## Identity on the same faces (cosine similarity)\n")
-    lines.append("| representation | ROC AUC | TAR at FAR 0.1 % | same-person pairs |")
-    lines.append("|---|---|---|---|")
+    lines.append("## Identity on the same faces (all pairs, cosine similarity)\n")
+    lines.append(
+        "| representation | FAR | TAR x | TAR blinded | loss [95 % CI] | ROC AUC blinded |"
+    )
+    lines.append("|---|---|---|---|---|---|")
     for r in result.identity.to_dict("records"):
-        if isinstance(r.get("roc_auc"), float) and not np.isnan(r["roc_auc"]):
-            lines.append(
-                f"| {r['representation']} | {r['roc_auc']:.2f} | {r['tar_at_far']:.1f} "
-                f"| {r['n_genuine_pairs']} |"
-            )
-        else:
-            lines.append(f"| {r['representation']} | – | – | {r.get('skipped', '')} |")
+        if r.get("skipped"):
+            lines.append(f"| {r['representation']} | – | – | – | {r['skipped']} | – |")
+            continue
+        lines.append(
+            f"| {r['representation']} | {r['far']:g} | {r['tar_before']:.1f} "
+            f"| {r['tar_after']:.1f} | {r['loss']:.2f} [{r['loss_ci_low']:.2f}, "
+            f"{r['loss_ci_high']:.2f}] | {r['roc_auc_after']:.2f} |"
+        )
     return "\n".join(lines) + "\n"
+
+
+def _diff_text(row: Mapping[str, Any]) -> str:
+    if row.get("diff") is None:
+        return "–"
+    low, high = row.get("diff_ci_low"), row.get("diff_ci_high")
+    interval = f" [{low:.0f}, {high:.0f}]" if low is not None and high is not None else ""
+    return f"{row['diff']:.0f}{interval}"
 
 
 def plot_audit(result: AuditResult, path: Path) -> Path:
@@ -371,15 +603,15 @@ def plot_audit(result: AuditResult, path: Path) -> Path:
         width = 0.8 / len(names)
         for i, name in enumerate(names):
             rep = {r["probe"]: r for r in block if r["representation"] == name}
-            accuracy = np.array([rep[p]["accuracy"] for p in probes], dtype=float)
-            low = accuracy - np.array([rep[p]["ci_low"] for p in probes], dtype=float)
-            high = np.array([rep[p]["ci_high"] for p in probes], dtype=float) - accuracy
+            accuracy = np.array([rep[p]["balanced_accuracy"] for p in probes], dtype=float)
+            low = accuracy - np.array([rep[p]["balanced_ci_low"] for p in probes], dtype=float)
+            high = np.array([rep[p]["balanced_ci_high"] for p in probes], dtype=float) - accuracy
             x = np.arange(len(probes)) + (i - (len(names) - 1) / 2) * width
             ax.bar(x, accuracy, width, color=cmap(i % 10), label=name)
             ax.errorbar(x, accuracy, yerr=[low, high], fmt="none", ecolor="black", lw=0.8)
-        ax.axhline(block[0]["chance"], color="grey", linestyle="--", label="chance")
+        ax.axhline(block[0]["balanced_chance"], color="grey", linestyle="--", label="chance")
         ax.set_xticks(np.arange(len(probes)), probes)
-        ax.set_ylabel(f"{result.config['label']} accuracy (%)")
+        ax.set_ylabel(f"{result.config['label']} balanced accuracy (%)")
         ax.set_title(f"{threat} threat")
         ax.set_ylim(0, 100)
         ax.grid(axis="y", alpha=0.3)

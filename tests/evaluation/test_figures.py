@@ -43,7 +43,15 @@ def test_suppression_curve_known_shapes():
     spread, concentrated, y, groups = _embeddings()
     kw = {"fractions": (0.0, 0.5, 0.9), "n_draws": 4, "probe": "logreg", "random_state": 0}
     curve = feature_suppression_curve(spread, y, groups, **kw)
-    assert list(curve.columns) == ["fraction", "draw", "n_features", "accuracy", "chance"]
+    assert list(curve.columns) == [
+        "fraction",
+        "draw",
+        "n_features",
+        "accuracy",
+        "chance",
+        "balanced_accuracy",
+        "balanced_chance",
+    ]
     assert len(curve) == 12
     assert set(curve.loc[curve["fraction"] == 0.9, "n_features"]) == {2}
     summary = summarise_suppression(curve).set_index("fraction")

@@ -39,12 +39,12 @@ def test_diff_is_given_only_where_x_was_read_above_chance():
         {
             "threat": ["relative"] * 2,
             "probe": ["svm", "knn"],
-            "accuracy": [57.0, 11.3],
-            "ci_low": [53.0, 7.9],
-            "chance": [18.8, 18.8],
+            "balanced_accuracy": [57.0, 11.3],
+            "balanced_ci_low": [53.0, 7.9],
+            "balanced_chance": [18.8, 18.8],
         }
     )
-    after = before.assign(accuracy=[44.1, 13.1])
+    after = before.assign(balanced_accuracy=[44.1, 13.1])
     out = with_diff(after, before)
     assert out["diff"].iloc[0] == pytest.approx((57.0 - 44.1) / (57.0 - 18.8) * 100)
     assert np.isnan(out["diff"].iloc[1])  # kNN never read it: nothing to remove

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import jsonschema
 import numpy as np
@@ -15,7 +16,6 @@ from blindface.study import (
     Study,
     StudyData,
     StudySettings,
-    fit_halves,
     fit_set,
     run_study,
 )
@@ -87,27 +87,36 @@ TINY = StudySettings(
     n_splits=3,
     probes=("logreg", "knn"),
     tune_probes=False,
+    attack_probes=("logreg",),
     n_bootstrap=50,
     max_eval_images=None,
+    sweep_images=None,
+    selection_identity_images=None,
     utility_images=None,
     fairness_repetitions=1,
     suppression_fractions=(0.0, 0.5),
     suppression_draws=1,
     tsne_points=60,
+    sweeps={
+        "within_subject": ({"n_components": 2}, {"n_components": 8}),
+        "invariant": ({"invariance_weight": 10.0},),
+    },
+    blinder_params={"invariant": {"max_iter": 2, "steps_per_iter": 5}},
 )
 
 
-def test_halves_and_fit_sets_never_touch_reserved_people(synthetic_data):
-    halves = fit_halves(synthetic_data, seed=0)
-    assert set(halves) == {"jaffe", "taiwanese", "lfw"}  # utkface is never an expression source
-    assert not halves["lfw"] & synthetic_data.reserved_people["lfw"]
-    fitset = fit_set(synthetic_data, {"jaffe": None, "lfw": halves["lfw"]})
+def test_fit_sets_never_touch_reserved_people(synthetic_data):
+    fitset = fit_set(synthetic_data, ("jaffe", "lfw"))
     reserved = {f"lfw:{p}" for p in synthetic_data.reserved_people["lfw"]}
     assert not set(fitset.subject) & reserved
-    assert fitset.sources == {"jaffe": 12 * 8, "lfw": 10 * 4}
+    assert fitset.sources == {"jaffe": 12 * 8, "lfw": 20 * 4}
+    assert set(fitset.source) == {"jaffe", "lfw"}
+    without = synthetic_data.without("lfw")
+    assert "lfw" not in without.datasets and without.pairs is None
+    assert "lfw" not in without.reserved_people
 
 
-def _run(tmp_path, data: StudyData, methods: tuple[str, ...]) -> tuple[Study, dict]:
+def _run(tmp_path, data: StudyData, methods: tuple[str, ...], **spies) -> tuple[Study, dict]:
     """The TINY study of ``methods`` on ``data``, and its results (checked against the schema)."""
     study = Study(
         data_root=tmp_path,
@@ -126,47 +135,115 @@ def _run(tmp_path, data: StudyData, methods: tuple[str, ...]) -> tuple[Study, di
 
 def test_synthetic_study_end_to_end(tmp_path, synthetic_data):
     study, results = _run(tmp_path, synthetic_data, ("leace", "within_subject"))
-    lodo = pd.DataFrame(results["lodo"])
-    # every expression dataset is held out once, scored under both threats by every probe
-    assert set(lodo["heldout_dataset"]) == {"jaffe", "taiwanese", "lfw"}
-    assert set(lodo["threat"]) == {"population", "relative"}
-    assert set(lodo["method"]) == {"none", "leace", "within_subject"}
-    assert (lodo["dataset"] == lodo["heldout_dataset"]).all()
-    baseline = lodo[lodo["method"] == "none"]
-    assert baseline["diff"].isna().all() and baseline["readable"].notna().all()
-    # Diff is given exactly where the baseline probe read the label above chance
-    key = ["heldout_dataset", "dataset", "task", "threat", "probe"]
-    blinded = lodo[lodo["method"] != "none"].merge(
-        baseline[[*key, "readable"]], on=key, suffixes=("", "_x")
-    )
-    assert (blinded["diff"].notna() == blinded["readable_x"].astype(bool)).all()
-    assert blinded["readable_x"].astype(bool).any()
-    # the planted shift is read from x, and more so by the attacker with an enrolled photo
-    relative = baseline[(baseline["threat"] == "relative") & (baseline["task"] == "expression")]
-    assert relative["accuracy"].min() > 60.0
-    utility = pd.DataFrame(results["lodo_utility"])
-    assert {"identity", "gender", "ethnicity"} <= set(utility["task"])
-    table1 = pd.DataFrame(results["table1"])
-    assert {"in_domain"} == set(table1["setting"])
+    strongest = pd.DataFrame(results["strongest"])
+    heldout = {"jaffe", "taiwanese", "lfw"}
+    # every expression dataset is held out once, under both threats, by every attacker
+    assert set(strongest["heldout_dataset"]) == heldout
+    assert set(strongest["threat"]) == {"population", "relative"}
+    assert set(strongest["attacker"]) == {"probe", "transfer", "inversion"}
+    assert set(strongest["method"]) == {"leace", "within_subject", "recommended"}
+    assert (strongest["dataset"] == strongest["heldout_dataset"]).all()
+    # balanced chance is 1 / classes, and the planted shift is read from x
+    expression = strongest[strongest["task"] == "expression"]
+    assert np.allclose(expression["chance"], 100 / len(EXPRESSIONS))
+    relative = strongest[(strongest["threat"] == "relative") & (strongest["attacker"] == "probe")]
+    assert relative["best_before"].min() > 60.0 and relative["readable"].all()
+    known = strongest[strongest["diff"].notna()]
+    assert (known["diff_ci_low"] <= known["diff"] + 1e-9).all()
+    assert (known["diff"] <= known["diff_ci_high"] + 1e-9).all()
+    # the selection: each fold, each method and the recommended one, with every candidate
+    selection = pd.DataFrame(results["selection"])
+    assert set(selection["heldout_dataset"]) == heldout
+    assert set(selection["scope"]) == {"leace", "within_subject", "recommended"}
+    sweep = selection[selection["scope"] == "within_subject"].iloc[0]
+    assert [c["label"] for c in sweep["candidates"]] == ["n_components=2", "n_components=8"]
+    assert all(len(c["validations"]) == 2 for c in sweep["candidates"])  # two other sources
+    # the curves hold every candidate on every held-out dataset
+    curves = pd.DataFrame(results["curves"])
+    assert set(curves["label"]) == {"default", "n_components=2", "n_components=8"}
+    # identity at the operating point, and the pooled headline
+    utility = pd.DataFrame(results["utility"])
+    assert {"lfw"} == set(utility["identity_set"]) and (utility["far"] > 0).all()
+    pooled = pd.DataFrame(results["pooled"])
+    assert {"leace", "within_subject", "recommended"} == set(pooled["method"])
     report = (tmp_path / "report" / "report.md").read_text()
-    assert "Leave-one-dataset-out" in report and "within_subject" in report
+    assert "Headline: unseen datasets" in report and "within_subject" in report
     for figure in results["figures"].values():
         assert (tmp_path / "report" / figure).stat().st_size > 1000
-    # a rerun resumes: nothing is fitted or scored again, and the numbers are the same
+    # a rerun resumes: nothing is fitted again, and the numbers are the same
     messages: list[str] = []
     again = run_study(study, log=messages.append, data=synthetic_data)
-    assert not [m for m in messages if ": fitting " in m]
-    assert any(" reused from " in m for m in messages)
-    assert again["lodo"] == results["lodo"]
+    assert not [m for m in messages if m.startswith("fitting ")]
+    assert again["strongest"] == results["strongest"]
+    assert again["selection"] == results["selection"]
+
+
+def test_no_scored_person_is_in_the_fit_set_of_its_blinder(tmp_path, synthetic_data, monkeypatch):
+    """Every attack on a blinder scores people that blinder was never fit on."""
+    from blindface.study import _evaluate, _run
+
+    fitted_people: dict[str, set[str]] = {}
+    original_fit = _run.fit_blinders
+
+    def spy_fit(jobs, study, log):
+        done = original_fit(jobs, study, log)
+        for job, model in zip(jobs, done, strict=True):
+            fitted_people[model.folder.name] = set(job.fitset.subject.astype(str))
+        return done
+
+    scored: list[tuple[str, set[str]]] = []
+    original_attack = _evaluate.Evaluator.probe_attack
+
+    def spy_attack(self, rows, rep, threat, **kwargs):
+        scored.append((rep.key, set(rows.groups)))
+        return original_attack(self, rows, rep, threat, **kwargs)
+
+    monkeypatch.setattr(_run, "fit_blinders", spy_fit)
+    monkeypatch.setattr(_evaluate.Evaluator, "probe_attack", spy_attack)
+    _run_study = _run.run_study
+    study = Study(
+        data_root=tmp_path,
+        out=tmp_path / "report",
+        cache_dir=tmp_path / "cache",
+        methods=("leace",),
+        settings_override=TINY,
+        n_jobs=1,
+    )
+    _run_study(study, log=lambda message: None, data=synthetic_data)
+    checked = [(key, people) for key, people in scored if key in fitted_people]
+    assert len(checked) > 10
+    for key, people in checked:
+        assert not people & fitted_people[key], key
+
+
+def test_the_heldout_dataset_never_reaches_its_selection(tmp_path, synthetic_data):
+    """Scrambling the held-out dataset's embeddings changes nothing in its fold's selection."""
+    _, first = _run(tmp_path / "a", synthetic_data, ("within_subject",))
+    jaffe = synthetic_data.datasets["jaffe"]
+    rng = np.random.default_rng(5)
+    scrambled = rng.normal(size=jaffe.X.shape).astype(np.float32)
+    scrambled /= np.linalg.norm(scrambled, axis=1, keepdims=True)
+    changed = StudyData(
+        datasets={**synthetic_data.datasets, "jaffe": replace(jaffe, X=scrambled)},
+        pairs=synthetic_data.pairs,
+        reserved_people=synthetic_data.reserved_people,
+    )
+    _, second = _run(tmp_path / "b", changed, ("within_subject",))
+
+    def fold(results, name):
+        return [r for r in results["selection"] if r["heldout_dataset"] == name]
+
+    assert fold(first, "jaffe") == fold(second, "jaffe")
+    assert fold(first, "lfw") != fold(second, "lfw")  # jaffe does validate the other folds
 
 
 def test_the_study_runs_on_512_d_embeddings(tmp_path):
     """Embedders such as ArcFace give 512-d vectors: every stage must follow the dimension."""
-    _, results = _run(tmp_path, _synthetic(512), ("leace", "invariant"))
-    lodo = pd.DataFrame(results["lodo"])
-    assert set(lodo["method"]) == {"none", "leace", "invariant"}
-    relative = lodo[(lodo["method"] == "none") & (lodo["threat"] == "relative")]
-    assert relative["accuracy"].max() > 60.0  # the 512-d planted shift is read from x
+    _, results = _run(tmp_path, _synthetic(512), ("invariant",))
+    strongest = pd.DataFrame(results["strongest"])
+    assert "invariant" in set(strongest["method"])
+    relative = strongest[(strongest["threat"] == "relative") & (strongest["attacker"] == "probe")]
+    assert relative["best_before"].max() > 60.0  # the 512-d planted shift is read from x
     models = list((tmp_path / "cache" / "models").glob("invariant-*"))
     assert models and all(
         json.loads((m / "config.json").read_text())["n_features_in"] == 512 for m in models

@@ -25,6 +25,7 @@ from blindface.blinding._registry import METHODS, Method, get_method, load, regi
 _LAZY = {
     "Blinder": "_base",
     "ExpressionInvariantMap": "_invariant",
+    "WithinPersonCollapse": "_collapse",
     "export_recognizer": "_export",
     "INLP": "_inlp",
     "LEACE": "_leace",
@@ -41,6 +42,7 @@ _LAZY = {
 
 if TYPE_CHECKING:  # pragma: no cover
     from blindface.blinding._base import Blinder
+    from blindface.blinding._collapse import WithinPersonCollapse
     from blindface.blinding._export import export_recognizer
     from blindface.blinding._inlp import INLP
     from blindface.blinding._invariant import ExpressionInvariantMap
@@ -75,6 +77,7 @@ __all__ = [
     "ModelError",
     "MomentStatistics",
     "SensitiveNets",
+    "WithinPersonCollapse",
     "WithinSubjectProjection",
     "accumulate",
     "export_recognizer",

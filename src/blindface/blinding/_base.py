@@ -93,17 +93,23 @@ class Blinder(TransformerMixin, BaseEstimator):
         *,
         expression: ArrayLike,
         subject: ArrayLike | None = None,
+        source: ArrayLike | None = None,
     ) -> _B:
         """Fit on embeddings ``X`` with per-row ``expression`` (and ``subject``) labels.
 
         Either label may be missing on a row (None / NaN / pd.NA); which rows each method
-        uses is in its class docstring. ``y`` is ignored (scikit-learn's signature).
+        uses is in its class docstring. ``source`` names the dataset (capture domain) of each
+        row, for the methods that weigh sources (``FitInput.others["source"]``). ``y`` is
+        ignored (scikit-learn's signature).
 
         Returns
         -------
         self
         """
-        self._fit(self._validate_fit(X, expression, subject, per_class=self._min_per_class))
+        others = None if source is None else {"source": source}
+        self._fit(
+            self._validate_fit(X, expression, subject, per_class=self._min_per_class, others=others)
+        )
         return self
 
     def _fit(self, data: FitInput) -> None:

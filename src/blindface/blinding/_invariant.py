@@ -23,6 +23,8 @@ from blindface.blinding._base import Blinder, FitInput, Layer, fold
 from blindface.blinding._persistence import AttributeKind
 from blindface.blinding._residual import Residual, residual_layers
 from blindface.blinding._training import train
+from blindface.datasets import NEUTRAL
+from blindface.threats import relative_view
 
 Snapshot = list[tuple[np.ndarray, np.ndarray]]
 #: Images per person in an identity batch (a batch holds ``batch_size // 4`` people).
@@ -370,26 +372,30 @@ def _distillation(
 
 
 def _eraser(Z: np.ndarray, data: FitInput) -> tuple[np.ndarray, np.ndarray]:
-    """LEACE fitted on the mapped expression rows as they are (centred) and as differences from
-    the person's first neutral image, else from the mean of the person's images: ``(W, b)``."""
+    """LEACE fitted on the mapped expression rows as they are (centred: the population
+    attacker) and as the relative attacker sees them (:func:`blindface.threats.relative_view`,
+    the one reference rule: the person's first neutral image, else the mean of their other
+    images): ``(W, b)``."""
     expr, person = data.expression, data.subject.codes
-    labelled = np.flatnonzero(expr.present)
+    labelled = np.flatnonzero(expr.present & (person >= 0))
     unit = Z / np.maximum(np.linalg.norm(Z, axis=1, keepdims=True), 1e-12)
-    neutral = _class_code(expr.classes, "neutral")
-    differences, labels = [], []
-    for rows in _people(np.where(expr.present, person, -1)):
-        enrolled = rows[expr.codes[rows] == neutral] if neutral is not None else rows[:0]
-        if len(enrolled):
-            scored = rows[rows != enrolled[0]]
-            reference = unit[enrolled[0]]
-        else:
-            scored, reference = rows, unit[rows].mean(axis=0)
-        differences.append(unit[scored] - reference)
-        labels.append(expr.codes[scored])
+    neutral = _class_code(expr.classes, NEUTRAL)
+    codes = expr.codes[labelled]
     population = unit[labelled] - unit[labelled].mean(axis=0)
-    features = np.concatenate([population, *differences])
-    codes = np.concatenate([expr.codes[labelled], *labels])
-    targets = F.one_hot(torch.from_numpy(codes), len(expr.classes)).double()
+    parts, labels = [population], [codes]
+    try:
+        view = relative_view(
+            unit[labelled],
+            codes,
+            person[labelled],
+            reference=codes == (neutral if neutral is not None else -1),
+        )
+        parts.append(view.X)
+        labels.append(view.y.astype(np.int64))
+    except ValueError:  # nobody has a reference or a second image: the population view only
+        pass
+    features = np.concatenate(parts)
+    targets = F.one_hot(torch.from_numpy(np.concatenate(labels)), len(expr.classes)).double()
     try:
         eraser = LeaceFitter.fit(torch.from_numpy(features), targets).eraser
     except RuntimeError:  # torch's LinAlgError: a degenerate covariance, use the orthogonal one

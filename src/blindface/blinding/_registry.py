@@ -6,13 +6,16 @@ blinders and :func:`load` all read it. A new method is one line::
     register("my_method", MyBlinder, kind="beyond", description="what it removes, and how")
 
 ``kind`` is ``"paper"`` (the methods of Peña et al. 2020), ``"baseline"`` (other published
-erasure methods compared against) or ``"beyond"`` (methods this library adds).
+erasure methods compared against) or ``"beyond"`` (methods this library adds). ``strength``
+names the parameter that trades leakage removed against identity kept, with the values the
+study sweeps (its trade-off curves, and the candidates its nested selection chooses from).
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -22,6 +25,18 @@ if TYPE_CHECKING:  # the classes are imported when first used: listing names nee
 
 Kind = Literal["paper", "baseline", "beyond"]
 KINDS: tuple[Kind, ...] = ("paper", "baseline", "beyond")
+
+
+@dataclass(frozen=True)
+class Strength:
+    """The parameter ``name`` of a method that sets how much it removes, and the ``values`` a
+    sweep tries (weakest first)."""
+
+    name: str
+    values: tuple[float | int, ...]
+
+    def candidates(self) -> tuple[Mapping[str, float | int], ...]:
+        return tuple({self.name: v} for v in self.values)
 
 
 @dataclass(frozen=True)
@@ -36,6 +51,11 @@ class Method:
     where: type[Blinder] | str
     kind: Kind
     description: str
+    strength: Strength | None = None
+
+    def candidates(self) -> tuple[Mapping[str, float | int], ...]:
+        """The parameter settings a sweep of :attr:`strength` tries (``({},)`` without one)."""
+        return self.strength.candidates() if self.strength else ({},)
 
     @property
     def estimator(self) -> type[Blinder]:
@@ -56,16 +76,24 @@ class Method:
 METHODS: dict[str, Method] = {}
 
 
-def register(name: str, estimator: type[Blinder] | str, *, kind: Kind, description: str) -> Method:
+def register(
+    name: str,
+    estimator: type[Blinder] | str,
+    *,
+    kind: Kind,
+    description: str,
+    strength: Strength | None = None,
+) -> Method:
     """Add a method to the registry under ``name`` (a lower-case identifier); return it.
 
-    ``estimator`` is the class or ``"module:Class"`` (imported on first use).
+    ``estimator`` is the class or ``"module:Class"`` (imported on first use); ``strength`` the
+    parameter a sweep varies (see :class:`Strength`).
     """
     if not name.isidentifier() or name != name.lower():
         raise ValueError(f"a method name is a lower-case identifier, got {name!r}")
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-    method = Method(name, estimator, kind, description)
+    method = Method(name, estimator, kind, description, strength)
     clash = [m.name for m in METHODS.values() if m.class_name == method.class_name]
     if name in METHODS or clash:
         raise ValueError(f"{name!r} / {method.class_name} is already registered")
@@ -99,13 +127,16 @@ register(
     kind="paper",
     description="linear map trained with a triplet loss and a neutral-expression target "
     "against a retrained emotion classifier (Morales et al.)",
+    strength=Strength("neutral_weight", (0.3, 1.0, 3.0)),
 )
 register(
-    "lnl",
+    "lnl_frozen",
     "blindface.blinding._lnl:LearningNotToLearn",
     kind="paper",
-    description="features for identity with minimal mutual information with the expression, "
+    description="Learning not to Learn on frozen embeddings (a head on the recognizer's "
+    "output): identity features with minimal mutual information with the expression, "
     "adversarial with gradient reversal (Kim et al.)",
+    strength=Strength("entropy_weight", (0.3, 1.0, 3.0)),
 )
 register(
     "leace",
@@ -118,12 +149,14 @@ register(
     "blindface.blinding._inlp:INLP",
     kind="baseline",
     description="iterative nullspace projection of linear expression probes (Ravfogel et al.)",
+    strength=Strength("max_iter", (5, 10, 20)),
 )
 register(
     "within_subject",
     "blindface.blinding._within_subject:WithinSubjectProjection",
     kind="beyond",
     description="project out the main directions in which one person's face varies",
+    strength=Strength("n_components", (16, 32, 64)),
 )
 register(
     "invariant",
@@ -131,4 +164,15 @@ register(
     kind="beyond",
     description="non-linear map under which a person's faces agree across expressions, with "
     "identity distillation and a final linear eraser for both threat models",
+    strength=Strength("invariance_weight", (3.0, 10.0, 30.0)),
+)
+register(
+    "collapse",
+    "blindface.blinding._collapse:WithinPersonCollapse",
+    kind="beyond",
+    description="non-linear map collapsing each person's photos onto one point across "
+    "expressions and capture conditions (every person with several photos, sources weighed "
+    "equally), identity distillation, a held-out kernel attacker refit in every batch, and a "
+    "final linear eraser for both threat models",
+    strength=Strength("collapse_weight", (3.0, 10.0, 30.0)),
 )

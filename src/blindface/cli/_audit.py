@@ -23,14 +23,21 @@ def audit_command(
         "population,relative", "--threat", help="Threat models, comma-separated."
     ),
     probes: str = typer.Option(
-        "mlp,svm,rf,logreg,knn", "--probes", help="Probes, comma-separated."
+        None, "--probes", help="Probes, comma-separated (default: every registered probe)."
     ),
     folds: int = typer.Option(5, "--folds", min=2, help="People-disjoint folds."),
     tune: bool = typer.Option(True, "--tune/--no-tune", help="Tune each probe by inner CV."),
     reference: str = typer.Option(
         None,
         "--reference",
-        help="Label value of the enrolled photo (default: neutral; False for a yes/no column).",
+        help="Label value of the enrolled photo, matched case-insensitively (default: neutral; "
+        "False for a yes/no column). A value the column does not hold is an error.",
+    ),
+    public: list[str] = typer.Option(  # noqa: B008
+        [],
+        "--public-embeddings",
+        help="Store of other people with the same label (e.g. the public datasets; "
+        "repeatable): adds the transfer and inversion attackers.",
     ),
     session_column: str = typer.Option(
         None, "--session-column", help="Column of sessions (default: sequence when present)."
@@ -45,7 +52,8 @@ def audit_command(
 ) -> None:
     """Measure how much of a label (the expression by default) fresh probes read from a store,
     on people they never saw, under the population and relative threat models, before and after
-    each blinder; plus the identity kept (ROC AUC, TAR at FAR 0.1 %)."""
+    each blinder: every probe's balanced accuracy and the strongest attacker's Diff with its
+    interval; plus the identity kept (TAR at FAR 0.1 % on all pairs, the loss's interval)."""
     import json
 
     from rich.console import Console
@@ -53,7 +61,7 @@ def audit_command(
     from blindface.audit import AuditError, audit, write_audit
     from blindface.blinding import ModelError
     from blindface.datasets import DatasetLayoutError, read_label_map
-    from blindface.evaluation import THREATS
+    from blindface.evaluation import PROBES, THREATS
     from blindface.store import StoreError
 
     threats = tuple(t.strip() for t in threat.split(",") if t.strip())
@@ -71,12 +79,15 @@ def audit_command(
                 model,
                 label=label,
                 threats=threats,  # type: ignore[arg-type]
-                probes=tuple(p.strip() for p in probes.split(",") if p.strip()),
+                probes=tuple(p.strip() for p in probes.split(",") if p.strip())
+                if probes
+                else tuple(PROBES),
                 tune=tune,
                 n_splits=folds,
                 reference_value=reference,
                 session_column=session_column,
                 label_map=mapping,
+                public=public,
                 random_state=seed,
                 n_jobs=jobs,
                 progress=lambda message: status.update(message),

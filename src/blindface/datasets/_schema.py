@@ -9,6 +9,10 @@ from typing import Any
 
 import pandas as pd
 
+#: The expression of an enrolled (reference) photo: the relative threat model, the blinders
+#: that model it and the audit all compare a face with the person's neutral one.
+NEUTRAL = "neutral"
+
 EXPRESSIONS: tuple[str, ...] = (
     "neutral",
     "happy",

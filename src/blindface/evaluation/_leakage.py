@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
@@ -10,7 +9,14 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from blindface.evaluation._probes import PROBES, Grid, make_probe, probe_grid
+from blindface.evaluation._probes import PROBES, Grid, probe_grid
+from blindface.evaluation._probing import (
+    ProbeScores,
+    attack,
+    check_inputs,
+    check_probes,
+    fit_probe,
+)
 from blindface.evaluation._splits import SPLITTERS
 from blindface.evaluation._stats import (
     above_chance,
@@ -18,89 +24,123 @@ from blindface.evaluation._stats import (
     chance_level,
     diff,
 )
-from blindface.evaluation._threats import Threat, threat_view
+from blindface.evaluation._strongest import probe_intervals
+from blindface.threats import Threat, threat_view
 
-__all__ = ["attribute_accuracy", "compare_leakage", "leakage", "threat_leakage", "with_diff"]
+__all__ = [
+    "attribute_accuracy",
+    "compare_leakage",
+    "leakage",
+    "score_table",
+    "threat_leakage",
+    "threat_scores",
+    "with_diff",
+]
 
-INNER_SPLITS = 3
 
-
-def _check_inputs(
-    X: ArrayLike, y: ArrayLike, groups: ArrayLike | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    X = np.asarray(X, dtype=np.float64)
-    y = np.asarray(y, dtype=object)
-    if X.ndim != 2 or len(X) != len(y):
-        raise ValueError(f"X must be 2-D with one row per label, got X {X.shape} and y {y.shape}")
-    bad = ~np.isfinite(X).all(axis=1)
-    if bad.any():
-        raise ValueError(
-            f"{int(bad.sum())} rows of X are not finite (failed faces?); drop them first"
+def score_table(
+    scores: ProbeScores, *, n_bootstrap: int = 1000, random_state: int = 0
+) -> pd.DataFrame:
+    """One row per probe of out-of-fold :class:`ProbeScores` (see :func:`leakage` for the
+    columns)."""
+    folds = np.unique(scores.fold)
+    intervals = (
+        probe_intervals(scores, n_resamples=n_bootstrap, random_state=random_state)
+        if n_bootstrap
+        else {}
+    )
+    rows = []
+    for probe in scores.probes:
+        hits = scores.hits(probe)
+        accuracies = [float(hits[scores.fold == k].mean() * 100.0) for k in folds]
+        low = high = float("nan")
+        if n_bootstrap:
+            low, high = bootstrap_accuracy_interval(
+                hits, scores.groups, n_resamples=n_bootstrap, random_state=random_state
+            )
+        balanced, b_low, b_high = intervals.get(
+            probe, (scores.balanced_accuracy(probe), float("nan"), float("nan"))
         )
-    if pd.isna(y).any():
-        raise ValueError(f"{int(pd.isna(y).sum())} labels are missing; drop those rows first")
-    if len(np.unique(y)) < 2:
-        raise ValueError("y has a single class: there is nothing to predict")
-    if groups is not None:
-        groups = np.asarray(groups, dtype=object)
-        if groups.shape != y.shape:
-            raise ValueError(f"groups has shape {groups.shape}, expected {y.shape}")
-        if pd.isna(groups).any():
-            raise ValueError("groups has missing subject ids; drop those rows or pass groups=None")
-    # Class labels as integer codes: every probe accepts them and they sort consistently.
-    _, codes = np.unique(y.astype(str), return_inverse=True)
-    return X, codes, groups
+        rows.append(
+            {
+                "probe": probe,
+                "protocol": "subject_disjoint",
+                "accuracy": float(np.mean(accuracies)),
+                "std": float(np.std(accuracies)),
+                "ci_low": low,
+                "ci_high": high,
+                "chance": scores.majority_chance,
+                "balanced_accuracy": balanced,
+                "balanced_ci_low": b_low,
+                "balanced_ci_high": b_high,
+                "balanced_chance": scores.chance,
+                "n": int(len(scores.y)),
+                "n_people": int(len(np.unique(scores.groups))),
+                "n_train": int(round(float(np.mean([np.sum(scores.fold != k) for k in folds])))),
+                "n_test": int(round(float(np.mean([np.sum(scores.fold == k) for k in folds])))),
+                "fold_accuracies": accuracies,
+                "best_params": scores.params[probe],
+            }
+        )
+    return pd.DataFrame(rows)
 
 
-def _inner_cv(y: np.ndarray, groups: np.ndarray | None, random_state: int) -> Any:
-    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
-
-    if groups is not None and len(np.unique(groups)) >= INNER_SPLITS:
-        return StratifiedGroupKFold(n_splits=INNER_SPLITS, shuffle=True, random_state=random_state)
-    return StratifiedKFold(n_splits=INNER_SPLITS, shuffle=True, random_state=random_state)
-
-
-def _feasible(grid: Grid, n_train: int) -> Grid:
-    """``grid`` without the neighbour counts that an inner fold of ``n_train`` rows cannot
-    hold (small evaluation sets; the smallest count is always kept)."""
-    out = dict(grid)
-    for key, values in grid.items():
-        if key.endswith("n_neighbors"):
-            out[key] = [v for v in values if v <= n_train] or [min(values)]
-    return out
-
-
-def _fit_fold(
-    name: str,
-    grid: Grid | None,
+def _random_splits(
     X: np.ndarray,
     y: np.ndarray,
-    groups: np.ndarray | None,
-    train: np.ndarray,
-    test: np.ndarray,
+    *,
+    probes: Sequence[str],
+    n_splits: int,
     random_state: int,
-) -> tuple[np.ndarray, dict[str, Any]]:
-    """Train probe ``name`` on ``train`` (tuned by inner CV when ``grid``); whether each ``test``
-    row is predicted right, and the chosen hyper-parameters."""
-    from sklearn.model_selection import GridSearchCV
+    tune: bool,
+    grids: Mapping[str, Grid] | None,
+    n_jobs: int,
+) -> pd.DataFrame:
+    """The paper's repeated random 80/20 splits (test rows repeat: no pooled interval)."""
+    from joblib import Parallel, delayed
+    from sklearn.metrics import balanced_accuracy_score
 
-    estimator = make_probe(name, random_state)
-    with warnings.catch_warnings():
-        # Inner folds grouped by person cannot always hold every class; a probe that sees too
-        # few examples of a class is exactly what a small evaluation set gives an attacker.
-        warnings.filterwarnings("ignore", message="The least populated class")
-        if grid and any(len(v) > 1 for v in grid.values()):
-            train_groups = None if groups is None else groups[train]
-            inner = _inner_cv(y[train], train_groups, random_state)
-            splits = list(inner.split(X[train], y[train], train_groups))
-            fold_train = min(len(fit) for fit, _ in splits)
-            search = GridSearchCV(estimator, _feasible(grid, fold_train), cv=splits, n_jobs=1)
-            search.fit(X[train], y[train], groups=train_groups)
-            model, params = search.best_estimator_, search.best_params_
-        else:
-            params = {k: v[0] for k, v in (grid or {}).items()}
-            model = estimator.set_params(**params).fit(X[train], y[train])
-    return np.asarray(model.predict(X[test]) == y[test]), params
+    _, codes = np.unique(y.astype(str), return_inverse=True)
+    splits = SPLITTERS["random_80_20"](codes, None, n_splits=n_splits, random_state=random_state)
+    chosen = {p: probe_grid(p, X.shape[1], grids) if tune else None for p in probes}
+    fitted = cast(
+        list[tuple[Any, dict[str, Any]]],
+        Parallel(n_jobs=n_jobs)(
+            delayed(fit_probe)(p, chosen[p], X[tr], codes[tr], None, random_state)
+            for p in probes
+            for tr, _ in splits
+        ),
+    )
+    rows = []
+    for i, probe in enumerate(probes):
+        models = fitted[i * len(splits) : (i + 1) * len(splits)]
+        plain, balanced = [], []
+        for (model, _), (_, test) in zip(models, splits, strict=True):
+            predicted = model.predict(X[test])
+            plain.append(float(np.mean(predicted == codes[test]) * 100.0))
+            balanced.append(float(balanced_accuracy_score(codes[test], predicted) * 100.0))
+        rows.append(
+            {
+                "probe": probe,
+                "protocol": "random_80_20",
+                "accuracy": float(np.mean(plain)),
+                "std": float(np.std(plain)),
+                "ci_low": float("nan"),
+                "ci_high": float("nan"),
+                "chance": chance_level(codes),
+                "balanced_accuracy": float(np.mean(balanced)),
+                "balanced_ci_low": float("nan"),
+                "balanced_ci_high": float("nan"),
+                "balanced_chance": 100.0 / len(np.unique(codes)),
+                "n": int(len(codes)),
+                "n_people": None,
+                "n_train": int(round(float(np.mean([len(tr) for tr, _ in splits])))),
+                "n_test": int(round(float(np.mean([len(te) for _, te in splits])))),
+                "fold_accuracies": plain,
+                "best_params": [p for _, p in models],
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def leakage(
@@ -108,7 +148,7 @@ def leakage(
     y: ArrayLike,
     *,
     groups: ArrayLike | None = None,
-    probes: Sequence[str] = ("mlp", "svm", "rf", "logreg", "knn"),
+    probes: Sequence[str] = tuple(PROBES),
     protocol: str = "subject_disjoint",
     n_splits: int = 5,
     random_state: int = 0,
@@ -158,62 +198,46 @@ def leakage(
         ``std`` (population std over splits), ``ci_low`` and ``ci_high`` (95 % bootstrap
         interval over people of the pooled held-out accuracy; over rows without ``groups``;
         NaN with ``n_bootstrap=0`` or under ``random_80_20``, whose test rows repeat),
-        ``chance`` (majority class, percent), ``n`` (rows), ``n_people``, ``n_train`` and
-        ``n_test`` (mean rows per split), ``fold_accuracies`` (list) and ``best_params`` (list
-        of the chosen hyper-parameters, one dict per split).
+        ``chance`` (majority class, percent), ``balanced_accuracy`` (mean recall over the
+        classes, pooled over the held-out folds; mean over splits under ``random_80_20``) with
+        ``balanced_ci_low`` / ``balanced_ci_high`` and ``balanced_chance`` (100 / classes),
+        ``n`` (rows), ``n_people``, ``n_train`` and ``n_test`` (mean rows per split),
+        ``fold_accuracies`` (list) and ``best_params`` (list of the chosen hyper-parameters,
+        one dict per split). Balanced accuracy is the leakage number blindface reports: it
+        makes imbalanced tasks comparable.
     """
-    from joblib import Parallel, delayed
-
-    X, codes, groups = _check_inputs(X, y, groups)
+    X, labels, people = check_inputs(X, y, groups)
     if protocol not in SPLITTERS:
         raise ValueError(f"unknown protocol {protocol!r}; choose from {sorted(SPLITTERS)}")
-    unknown = [p for p in probes if p not in PROBES]
-    if unknown:
-        raise ValueError(f"unknown probes {unknown}; choose from {sorted(PROBES)}")
-    splits = SPLITTERS[protocol](codes, groups, n_splits=n_splits, random_state=random_state)
-    tasks = [
-        (name, probe_grid(name, X.shape[1], grids) if tune else None, train, test)
-        for name in probes
-        for train, test in splits
-    ]
-    results = cast(
-        list[tuple[np.ndarray, dict[str, Any]]],
-        Parallel(n_jobs=n_jobs)(
-            delayed(_fit_fold)(name, grid, X, codes, groups, train, test, random_state)
-            for name, grid, train, test in tasks
-        ),
-    )
-    chance = chance_level(codes)
-    rows = []
-    for i, name in enumerate(probes):
-        fold = results[i * len(splits) : (i + 1) * len(splits)]
-        accuracies = [float(np.mean(hits) * 100.0) for hits, _ in fold]
-        low = high = float("nan")
-        if n_bootstrap and protocol == "subject_disjoint":
-            correct = np.zeros(len(codes), dtype=bool)
-            for (hits, _), (_, test) in zip(fold, splits, strict=True):
-                correct[test] = hits
-            low, high = bootstrap_accuracy_interval(
-                correct, groups, n_resamples=n_bootstrap, random_state=random_state
-            )
-        rows.append(
-            {
-                "probe": name,
-                "protocol": protocol,
-                "accuracy": float(np.mean(accuracies)),
-                "std": float(np.std(accuracies)),
-                "ci_low": low,
-                "ci_high": high,
-                "chance": chance,
-                "n": int(len(codes)),
-                "n_people": None if groups is None else int(len(np.unique(groups.astype(str)))),
-                "n_train": int(round(float(np.mean([len(tr) for tr, _ in splits])))),
-                "n_test": int(round(float(np.mean([len(te) for _, te in splits])))),
-                "fold_accuracies": accuracies,
-                "best_params": [params for _, params in fold],
-            }
+    names = check_probes(probes)
+    if protocol == "random_80_20":
+        return _random_splits(
+            X,
+            labels,
+            probes=names,
+            n_splits=n_splits,
+            random_state=random_state,
+            tune=tune,
+            grids=grids,
+            n_jobs=n_jobs,
         )
-    return pd.DataFrame(rows)
+    if people is None:
+        raise ValueError(
+            "the subject-disjoint protocol needs groups (one subject id per row); "
+            "pass groups=... or use protocol='random_80_20'"
+        )
+    scores = attack(
+        X,
+        labels,
+        people,
+        probes=names,
+        n_splits=n_splits,
+        tune=tune,
+        grids=grids,
+        random_state=random_state,
+        n_jobs=n_jobs,
+    )
+    return score_table(scores, n_bootstrap=n_bootstrap, random_state=random_state)
 
 
 def attribute_accuracy(
@@ -230,10 +254,8 @@ def attribute_accuracy(
 
 
 def compare_leakage(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
-    """Table I rows: accuracy before and after blinding and the paper's Diff, per probe.
-
-    ``before`` and ``after`` are ``leakage`` outputs on the same labels and splits.
-    """
+    """Table I rows: balanced accuracy before and after blinding and the paper's Diff, per
+    probe (``before`` and ``after`` are ``leakage`` outputs on the same labels and splits)."""
     merged = before.merge(after, on=["probe", "protocol"], suffixes=("_before", "_after"))
     if len(merged) != len(before):
         raise ValueError("before and after must hold the same probes and protocol")
@@ -241,22 +263,48 @@ def compare_leakage(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
         {
             "probe": merged["probe"],
             "protocol": merged["protocol"],
-            "before": merged["accuracy_before"],
+            "before": merged["balanced_accuracy_before"],
             "before_std": merged["std_before"],
-            "after": merged["accuracy_after"],
+            "after": merged["balanced_accuracy_after"],
             "after_std": merged["std_after"],
-            "chance": merged["chance_before"],
+            "chance": merged["balanced_chance_before"],
             "diff": [
                 diff(b, a, c)
                 for b, a, c in zip(
-                    merged["accuracy_before"],
-                    merged["accuracy_after"],
-                    merged["chance_before"],
+                    merged["balanced_accuracy_before"],
+                    merged["balanced_accuracy_after"],
+                    merged["balanced_chance_before"],
                     strict=True,
                 )
             ],
         }
     )
+
+
+def threat_scores(
+    X: ArrayLike,
+    y: ArrayLike,
+    groups: ArrayLike,
+    *,
+    threat: Threat,
+    reference: ArrayLike | None = None,
+    sessions: ArrayLike | None = None,
+    X_fit: ArrayLike | None = None,
+    **kwargs: Any,
+) -> tuple[ProbeScores, str]:
+    """:func:`~blindface.evaluation.attack` on the view of ``threat`` (see
+    :func:`threat_leakage`), and the view's reference rule. ``X_fit``: the probes train on its
+    view and score ``X``'s (the inversion attacker)."""
+    view = threat_view(threat, X, y, groups, reference=reference, sessions=sessions)
+    fit_view = None
+    if X_fit is not None:
+        fit_view = threat_view(threat, X_fit, y, groups, reference=reference, sessions=sessions)
+        if not np.array_equal(fit_view.rows, view.rows):
+            raise ValueError("X_fit must give the same scored rows as X")
+    scores = attack(
+        view.X, view.y, view.groups, X_fit=None if fit_view is None else fit_view.X, **kwargs
+    )
+    return scores, view.rule
 
 
 def threat_leakage(
@@ -267,37 +315,45 @@ def threat_leakage(
     threat: Threat,
     reference: ArrayLike | None = None,
     sessions: ArrayLike | None = None,
+    n_bootstrap: int = 1000,
     **kwargs: Any,
 ) -> pd.DataFrame:
     """:func:`leakage` under a threat model (people disjoint between probe training and testing).
 
     ``threat="population"`` probes ``X`` itself; ``"relative"`` probes ``phi(x) - phi(ref)``
     against each person's enrolled reference photo (``reference``: rows that can be it, e.g. the
-    neutral ones; ``sessions``: see :func:`relative_view`). ``kwargs`` go to :func:`leakage`
-    (probes, n_splits, tune, random_state, n_jobs, n_bootstrap, grids). The output has a
-    ``threat`` column first.
+    neutral ones; ``sessions``: see :func:`~blindface.threats.relative_view`; where that leaves
+    one class, the symmetric view). ``kwargs`` go to :func:`attack` (probes, n_splits, tune,
+    random_state, n_jobs, grids). The output has ``threat`` and ``view`` (the reference rule)
+    columns first.
     """
-    view = threat_view(threat, X, y, groups, reference=reference, sessions=sessions)
-    frame = leakage(view.X, view.y, groups=view.groups, protocol="subject_disjoint", **kwargs)
+    scores, rule = threat_scores(
+        X, y, groups, threat=threat, reference=reference, sessions=sessions, **kwargs
+    )
+    frame = score_table(
+        scores, n_bootstrap=n_bootstrap, random_state=int(kwargs.get("random_state", 0))
+    )
+    frame.insert(0, "view", rule)
     frame.insert(0, "threat", threat)
     return frame
 
 
 def with_diff(after: pd.DataFrame, before: pd.DataFrame) -> pd.DataFrame:
-    """``after`` with a ``diff`` column against ``before`` (same probes, threats, labels); NaN
-    where the ``before`` probe did not read the label above chance (:func:`above_chance`)."""
+    """``after`` with a ``diff`` column (balanced accuracies) against ``before`` (same probes,
+    threats, labels); NaN where the ``before`` probe did not read the label above chance
+    (:func:`above_chance`)."""
     keys = [k for k in ("threat", "probe") if k in after and k in before]
     indexed = before.set_index(keys)
     rows = after.copy()
     lookup = rows.set_index(keys).index
     values = []
-    for key, a, c in zip(lookup, rows["accuracy"], rows["chance"], strict=True):
+    for key, a, c in zip(lookup, rows["balanced_accuracy"], rows["balanced_chance"], strict=True):
         value = float("nan")
         if key in indexed.index:
             b = indexed.loc[key]
-            low = float(b["ci_low"]) if "ci_low" in indexed else None
-            if above_chance(float(b["accuracy"]), float(c), low):
-                value = diff(float(b["accuracy"]), float(a), float(c))
+            low = float(b["balanced_ci_low"])
+            if above_chance(float(b["balanced_accuracy"]), float(c), low):
+                value = diff(float(b["balanced_accuracy"]), float(a), float(c))
         values.append(value)
     rows["diff"] = values
     return rows

@@ -40,7 +40,8 @@ def feature_suppression_curve(
     -------
     pandas.DataFrame
         One row per (fraction, draw): ``fraction``, ``draw``, ``n_features`` kept,
-        ``accuracy`` (mean over splits, percent) and ``chance``.
+        ``accuracy`` (mean over splits, percent) and ``chance`` (majority class), and
+        ``balanced_accuracy`` and ``balanced_chance`` (1 / classes).
     """
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2:
@@ -73,15 +74,17 @@ def feature_suppression_curve(
                     "n_features": n_keep,
                     "accuracy": result["accuracy"],
                     "chance": result["chance"],
+                    "balanced_accuracy": result["balanced_accuracy"],
+                    "balanced_chance": result["balanced_chance"],
                 }
             )
     return pd.DataFrame(rows)
 
 
 def summarise_suppression(curve: pd.DataFrame) -> pd.DataFrame:
-    """Mean and std of accuracy over the random draws, one row per fraction."""
+    """Mean and std of the balanced accuracy over the random draws, one row per fraction."""
     return (
-        curve.groupby("fraction")["accuracy"]
+        curve.groupby("fraction")["balanced_accuracy"]
         .agg(mean="mean", std=lambda a: float(np.std(a)))
         .reset_index()
     )

@@ -1,8 +1,9 @@
 """The study behind ``blindface reproduce``: every method, every dataset, both threat models.
 
-Data flow (one module each): ``_settings`` (what a run is) -> ``_data`` (embed; who fits, who
-evaluates) -> ``_tasks`` (the declarative list of what is measured) -> ``_fitting`` (cached
-blinders) -> ``_evaluate`` (leakage and utility rows) -> ``_figures``, ``_table2`` ->
+Data flow (one module each): ``_settings`` (what a run is) -> ``_data`` (embed; who may fit)
+-> ``_tasks`` (the declarative list of what is measured) -> ``_fitting`` (cached blinders) ->
+``_evaluate`` (attacks and identity on one representation; ``_scores`` keeps finished ones) ->
+``_selection`` (nested leave-one-source-out choice) -> ``_figures``, ``_table2`` ->
 ``_report`` and ``_schema`` (``report.md``, ``results.json``) -> ``_run`` (the whole run).
 Settings and data can be injected, so a tiny synthetic study runs without any face data.
 """
@@ -14,40 +15,46 @@ from blindface.study._data import (
     FitSet,
     StudyData,
     embed_study_data,
-    fit_halves,
     fit_set,
     verification_pairs,
 )
 from blindface.study._report import render_report, write_report
-from blindface.study._rows import Rows, with_diffs
 from blindface.study._run import run_study
 from blindface.study._schema import RESULTS_SCHEMA
-from blindface.study._settings import FULL, PROBES, QUICK, Study, StudySettings
-from blindface.study._tasks import LEAKAGE_TASKS, UTILITY_TASKS, LeakageTask, UtilityTask
+from blindface.study._selection import Candidate, Scored, choose
+from blindface.study._settings import ATTACKERS, FULL, QUICK, Study, StudySettings
+from blindface.study._tasks import (
+    ATTRIBUTE_TASKS,
+    IDENTITY_SETS,
+    LEAKAGE_TASKS,
+    AttributeTask,
+    LeakageTask,
+)
 
 __all__ = [
+    "ATTACKERS",
+    "ATTRIBUTE_TASKS",
     "DATASETS",
     "EXPRESSION_DATASETS",
     "FULL",
+    "IDENTITY_SETS",
     "LEAKAGE_TASKS",
-    "PROBES",
     "QUICK",
     "RESULTS_SCHEMA",
-    "UTILITY_TASKS",
+    "AttributeTask",
+    "Candidate",
     "Embedded",
     "FitSet",
     "LeakageTask",
-    "Rows",
+    "Scored",
     "Study",
     "StudyData",
     "StudySettings",
-    "UtilityTask",
+    "choose",
     "embed_study_data",
-    "fit_halves",
     "fit_set",
     "render_report",
     "run_study",
     "verification_pairs",
-    "with_diffs",
     "write_report",
 ]

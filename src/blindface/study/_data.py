@@ -4,17 +4,16 @@ Rules that keep every number honest:
 
 - The people of the LFW verification pairs never fit a blinder (identity is measured on them),
   nor do the CelebA people of Table II's test split, nor anyone in UTKFace (gender and
-  ethnicity are measured there).
-- In-domain, each expression dataset's eligible people are halved once (seeded): one half fits
-  the in-domain blinder, every other person of that dataset evaluates it.
+  ethnicity are measured there): they are *reserved*, and no selection score reads them either.
 - Leave-one-dataset-out: the blinder for held-out dataset D is fit on every eligible person of
-  the other datasets and evaluated on the people of D.
+  the other datasets and evaluated on the people of D; whatever is chosen for that blinder is
+  chosen on ``data.without(D)``, so D cannot reach the choice.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,6 +46,15 @@ class StudyData:
     datasets: Mapping[str, Embedded]
     pairs: pd.DataFrame | None = None
     reserved_people: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    def without(self, name: str) -> StudyData:
+        """The same data with dataset ``name`` removed entirely (what a selection for the
+        fold that holds ``name`` out may see)."""
+        return StudyData(
+            datasets={k: v for k, v in self.datasets.items() if k != name},
+            pairs=None if name == "lfw" else self.pairs,
+            reserved_people={k: v for k, v in self.reserved_people.items() if k != name},
+        )
 
     def fit_eligible(self, name: str) -> np.ndarray:
         """Rows of dataset ``name`` whose person may fit a blinder."""
@@ -251,11 +259,13 @@ def embed_study_data(study: Study, log: Log) -> StudyData:
 
 @dataclass(frozen=True)
 class FitSet:
-    """The rows a blinder is fit on: embeddings, expression (None where unknown), subject."""
+    """The rows a blinder is fit on: embeddings, expression (None where unknown), subject
+    (dataset-qualified) and source (the dataset of each row)."""
 
     X: np.ndarray
     expression: np.ndarray
     subject: np.ndarray
+    source: np.ndarray
     sources: Mapping[str, int]
 
     @property
@@ -263,35 +273,28 @@ class FitSet:
         return int(pd.Series(self.subject).nunique())
 
 
-def fit_halves(data: StudyData, seed: int) -> dict[str, frozenset[str]]:
-    """The fixed half of each expression dataset's eligible people that fits in-domain."""
-    halves = {}
-    rng = np.random.default_rng(seed)
-    for name in EXPRESSION_DATASETS:
-        if name not in data.datasets:
-            continue
-        table = data.datasets[name].table
-        people = np.asarray(sorted(set(table["subject"][data.fit_eligible(name)].astype(str))))
-        halves[name] = frozenset(str(p) for p in rng.permutation(people)[: len(people) // 2])
-    return halves
-
-
-def fit_set(data: StudyData, people: Mapping[str, frozenset[str] | None]) -> FitSet:
-    """Rows of the eligible people of each dataset in ``people`` (``None``: all eligible)."""
-    parts, sources = [], {}
-    for name, chosen in people.items():
+def fit_set(data: StudyData, sources: Sequence[str]) -> FitSet:
+    """Rows of the eligible (not reserved) people of each dataset in ``sources``."""
+    parts, counts = [], {}
+    for name in sources:
         emb = data.datasets[name]
         rows = data.fit_eligible(name)
-        if chosen is not None:
-            rows &= emb.table["subject"].astype(str).isin(chosen).to_numpy()
         table = emb.table.iloc[np.flatnonzero(rows)]
-        parts.append((emb.X[rows], fit_expression(name, table), qualified_subjects(name, table)))
-        sources[name] = int(rows.sum())
+        parts.append(
+            (
+                emb.X[rows],
+                fit_expression(name, table),
+                qualified_subjects(name, table),
+                np.full(int(rows.sum()), name, dtype=object),
+            )
+        )
+        counts[name] = int(rows.sum())
     if not parts:
         raise RuntimeError("no dataset with expression labels: there is nothing to fit on")
     return FitSet(
         X=np.concatenate([p[0] for p in parts]).astype(np.float32),
         expression=np.concatenate([p[1] for p in parts]),
         subject=np.concatenate([p[2] for p in parts]),
-        sources=sources,
+        source=np.concatenate([p[3] for p in parts]),
+        sources=counts,
     )

@@ -1,17 +1,19 @@
-"""The study's figures: t-SNE (Figs. 3, 5), feature suppression (Fig. 4), trade-offs, training."""
+"""The study's figures: trade-off curves, t-SNE (Figs. 3, 5), feature suppression (Fig. 4),
+training curves."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from blindface.study._data import StudyData
-from blindface.study._evaluate import task_rows
+from blindface.study._evaluate import Evaluator
 from blindface.study._fitting import Fitted
-from blindface.study._rows import Row
+from blindface.study._selection import Candidate
 from blindface.study._settings import Study
 from blindface.study._tasks import LEAKAGE_TASKS
 
@@ -20,17 +22,18 @@ Log = Callable[[str], None]
 
 def figures(
     data: StudyData,
-    halves: Mapping[str, frozenset[str]],
-    models: Mapping[str, Fitted],
-    table1: Sequence[Row],
-    lodo: Sequence[Row],
+    evaluator: Evaluator,
+    folds: Sequence[Any],
+    chosen: Mapping[str, Mapping[str, Candidate]],
+    model: Callable[[Sequence[str], Candidate], Fitted],
+    curves: Sequence[Mapping[str, Any]],
+    final: Mapping[str, Fitted],
     study: Study,
     log: Log,
 ) -> dict[str, str]:
     """Write every figure under ``study.out/figures``; return {name: path relative to out}."""
     from blindface.blinding._workflow import plot_history
     from blindface.evaluation import (
-        chance_level,
         feature_suppression_curve,
         plot_suppression_curves,
         plot_tsne,
@@ -39,26 +42,32 @@ def figures(
     settings = study.settings
     folder = study.out / "figures"
     made: dict[str, str] = {}
-    # The in-domain evaluation people of the first expression task present (CK+ when there).
+    for threat in ("population", "relative"):
+        path = plot_tradeoff_curves(
+            curves,
+            folder / f"tradeoff_{threat}.png",
+            threat=threat,
+            budget=settings.max_identity_loss,
+        )
+        if path is not None:
+            made[f"tradeoff_{threat}"] = _rel(path, study)
+    # The first expression dataset (CK+ when there), seen by the blinders that never saw it.
     task = next(
         (t for t in LEAKAGE_TASKS if t.label == "expression" and t.dataset in data.datasets), None
     )
-    picked = None
-    if task is not None:
-        picked = task_rows(
-            task,
-            data,
-            exclude_people=halves.get(task.dataset, frozenset()),
-            max_images=None,
-            seed=study.seed,
-        )
-    if task is not None and picked is not None:
-        reps = {"x": picked.X, **{m: f.transform(picked.X) for m, f in models.items()}}
+    fold = next((f for f in folds if task is not None and f.heldout == task.dataset), None)
+    rows = evaluator.rows(task, "eval") if task is not None else None
+    if task is not None and fold is not None and rows is not None:
+        picks = chosen[fold.heldout]
+        reps = {"x": rows.X}
+        for method, candidate in picks.items():
+            if method != "recommended":
+                reps[method] = model(fold.sources, candidate).transform(rows.X)
         log(f"figures: t-SNE of x and the blinded embeddings on {task.dataset} (Fig. 3)")
         made["tsne_embeddings"] = _rel(
             plot_tsne(
                 reps,
-                picked.y,
+                rows.y,
                 folder / "tsne_embeddings.png",
                 max_points=settings.tsne_points,
                 random_state=study.seed,
@@ -68,20 +77,20 @@ def figures(
         log("figures: t-SNE of an emotion classifier's hidden features f3 (Fig. 5)")
         made["tsne_emotion_features"] = _rel(
             plot_tsne(
-                {f"f3({k})": _emotion_features(v, picked.y, study.seed) for k, v in reps.items()},
-                picked.y,
+                {f"f3({k})": _emotion_features(v, rows.y, study.seed) for k, v in reps.items()},
+                rows.y,
                 folder / "tsne_emotion_features.png",
                 max_points=settings.tsne_points,
                 random_state=study.seed,
             ),
             study,
         )
-        log("figures: expression accuracy vs fraction of features suppressed (Fig. 4)")
-        curves = {
+        log("figures: expression balanced accuracy vs fraction of features suppressed (Fig. 4)")
+        suppression = {
             k: feature_suppression_curve(
                 v,
-                picked.y,
-                picked.groups,
+                rows.y,
+                rows.groups,
                 fractions=settings.suppression_fractions,
                 n_draws=settings.suppression_draws,
                 probe="svm",
@@ -93,18 +102,13 @@ def figures(
         }
         made["feature_suppression"] = _rel(
             plot_suppression_curves(
-                curves, folder / "feature_suppression.png", chance=chance_level(picked.y)
+                suppression,
+                folder / "feature_suppression.png",
+                chance=100.0 / len(np.unique(rows.y)),
             ),
             study,
         )
-    for name, rows, title in (
-        ("tradeoff_in_domain", table1, "in-domain (other half of each dataset's people)"),
-        ("tradeoff_lodo", lodo, "leave-one-dataset-out (datasets the blinder never saw)"),
-    ):
-        path = plot_threat_tradeoff(rows, folder / f"{name}.png", title=title)
-        if path is not None:
-            made[name] = _rel(path, study)
-    for method, fitted in models.items():
+    for method, fitted in final.items():
         history = getattr(fitted.model, "history_", None)
         if history:
             made[f"training_{method}"] = _rel(
@@ -113,56 +117,74 @@ def figures(
     return made
 
 
-def worst_probe_diffs(rows: Sequence[Row]) -> pd.DataFrame:
-    """Per method, threat and (held-out) dataset/task: the worst probe's Diff (the smallest)."""
-    frame = pd.DataFrame([r for r in rows if r.get("threat") and r.get("diff") is not None])
+def curve_points(curves: Sequence[Mapping[str, Any]], threat: str) -> pd.DataFrame:
+    """Per method and candidate: the mean Diff over the held-out cells readable on x (the
+    sweep attackers, ``threat``) and the mean TAR at FAR 0.1 % loss on LFW over the folds."""
+    frame = pd.DataFrame([r for r in curves if r["threat"] == threat])
     if frame.empty:
         return frame
-    frame = frame[frame["protocol"] == "subject_disjoint"]
-    keys = ["method", "threat", "dataset", "task"]
-    return frame.groupby(keys, as_index=False)["diff"].min()
+    loss_column = "tar_loss_lfw" if frame.get("tar_loss_lfw") is not None else None
+    rows = []
+    for (method, label), block in frame.groupby(["method", "label"], sort=False):
+        readable = block[block["readable"] & block["diff"].notna()]
+        losses = block.drop_duplicates("heldout_dataset")
+        loss = losses[loss_column].dropna() if loss_column else pd.Series(dtype=float)
+        rows.append(
+            {
+                "method": method,
+                "label": label,
+                "params": block["params"].iloc[0],
+                "diff": float(readable["diff"].mean()) if len(readable) else np.nan,
+                "tar_loss": float(loss.mean()) if len(loss) else np.nan,
+                "n_cells": int(len(readable)),
+            }
+        )
+    return pd.DataFrame(rows)
 
 
-def plot_threat_tradeoff(rows: Sequence[Row], path: Path, *, title: str) -> Path | None:
-    """LFW verification loss vs worst-probe Diff (mean over datasets), per threat and method."""
+def plot_tradeoff_curves(
+    curves: Sequence[Mapping[str, Any]], path: Path, *, threat: str, budget: float
+) -> Path | None:
+    """One line per method through its sweep: leakage removed on unseen datasets (mean Diff)
+    against the TAR at FAR 0.1 % lost on LFW; the utility budget as a dashed line."""
+    from matplotlib import colormaps
     from matplotlib.figure import Figure
 
     from blindface._io import save_figure
 
-    worst = worst_probe_diffs(rows)
-    identity = {
-        (r.get("heldout_dataset"), r["method"]): r["accuracy"]
-        for r in rows
-        if r.get("task") == "identity"
-    }
-    base = next((a for (h, m), a in identity.items() if m == "none"), None)
-    if worst.empty or base is None:
+    points = curve_points(curves, threat)
+    if points.empty or points["tar_loss"].isna().all():
         return None
-    loss = {}
-    for method in worst["method"].unique():
-        values = [base - a for (h, m), a in identity.items() if m == method]
-        if values:
-            loss[method] = float(np.mean(values))
-    fig = Figure(figsize=(10.0, 4.2))
-    axes = fig.subplots(1, 2, squeeze=False)[0]
-    for ax, threat in zip(axes, ("population", "relative"), strict=True):
-        block = worst[worst["threat"] == threat].groupby("method")["diff"].mean()
-        for method, value in block.items():
-            if method in loss:
-                ax.scatter(value, loss[method], s=40)
+    fig = Figure(figsize=(6.4, 4.6))
+    ax = fig.subplots()
+    cmap = colormaps["tab10"]
+    for i, (method, block) in enumerate(points.groupby("method", sort=False)):
+        block = block.sort_values("tar_loss")
+        ax.plot(
+            block["tar_loss"],
+            block["diff"],
+            marker="o",
+            color=cmap(i % 10),
+            label=str(method),
+        )
+        for _, r in block.iterrows():
+            value = next(iter(r["params"].values()), None) if r["params"] else None
+            if value is not None:
                 ax.annotate(
-                    str(method),
-                    (value, loss[method]),
-                    fontsize=8,
-                    xytext=(4, 2),
+                    f"{value:g}",
+                    (r["tar_loss"], r["diff"]),
+                    fontsize=7,
+                    xytext=(3, 3),
                     textcoords="offset points",
                 )
-        ax.axvline(80.0, color="grey", linestyle="--", linewidth=1)
-        ax.axhline(0.5, color="grey", linestyle=":", linewidth=1)
-        ax.set_xlabel(f"worst-probe Diff, {threat} threat (%; mean over datasets)")
-        ax.set_ylabel("LFW verification loss (points)")
-        ax.grid(alpha=0.3)
-    fig.suptitle(f"Leakage removed vs identity lost — {title}")
+    ax.axvline(budget, color="grey", linestyle="--", linewidth=1, label=f"budget {budget:g}")
+    ax.axhline(0.0, color="black", linewidth=0.6)
+    ax.set_xlabel("TAR at FAR 0.1 % lost on LFW (points, mean over held-out folds)")
+    ax.set_ylabel(f"leakage removed, {threat} threat (Diff %, unseen datasets)")
+    ax.set_title(f"Trade-off on datasets the blinder never saw — {threat} threat")
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False, fontsize=8)
+    fig.tight_layout()
     return save_figure(fig, path)
 
 

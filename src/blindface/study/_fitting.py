@@ -1,21 +1,44 @@
-"""Fit (or reload) a blinder on a fit set; the cache key covers everything the fit depends on."""
+"""Fit (or reload) blinders on fit sets; the cache key covers everything a fit depends on.
+
+Fits of one stage are independent, so :func:`fit_blinders` runs them in ``study.n_jobs``
+worker processes (each trains on one thread, see ``blinding._torch.seeded``).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from blindface.blinding import Blinder
 from blindface.study._data import FitSet
+from blindface.study._evaluate import Representation
 from blindface.study._settings import Study
 
 Log = Callable[[str], None]
 FIT_TIME_NAME = "fit_time.json"
+
+
+def candidate_label(params: Mapping[str, Any]) -> str:
+    """``invariance_weight=10`` (``default`` for an empty setting)."""
+    return ",".join(f"{k}={v}" for k, v in sorted(params.items())) or "default"
+
+
+@dataclass(frozen=True)
+class FitJob:
+    """One blinder to fit: ``method`` with ``params`` (a sweep candidate) on ``fitset``
+    (``label`` names the fold in messages)."""
+
+    method: str
+    params: Mapping[str, Any]
+    fitset: FitSet
+    label: str
 
 
 @dataclass(frozen=True)
@@ -23,23 +46,33 @@ class Fitted:
     """A fitted blinder, how long its fit took, and where it is cached."""
 
     method: str
-    model: object
+    params: Mapping[str, Any]
+    model: Blinder
     seconds: float
     folder: Path
 
     def transform(self, X: np.ndarray) -> np.ndarray:
-        return np.asarray(self.model.transform(X), dtype=np.float32)  # type: ignore[attr-defined]
+        return np.asarray(self.model.transform(X), dtype=np.float32)
+
+    @property
+    def representation(self) -> Representation:
+        return Representation(self.folder.name, self.transform)
 
 
-def make_blinder(method: str, study: Study) -> object:
-    """The registered method with the study's seed and per-method settings."""
+def make_blinder(method: str, params: Mapping[str, Any], study: Study) -> Blinder:
+    """The registered method with the study's seed, its per-method settings and ``params``.
+    A parameter the method does not have is an error (not silently dropped)."""
     from blindface.blinding import get_method
 
-    entry = get_method(method)
-    estimator = entry.create()
-    params = {"random_state": study.seed, **study.settings.blinder_params.get(method, {})}
+    estimator = get_method(method).create()
+    wanted = {**study.settings.blinder_params.get(method, {}), **params}
     accepted = estimator.get_params()
-    return estimator.set_params(**{k: v for k, v in params.items() if k in accepted})
+    unknown = sorted(set(wanted) - set(accepted))
+    if unknown:
+        raise ValueError(f"{method} has no parameters {unknown}; it has {sorted(accepted)}")
+    if "random_state" in accepted:
+        wanted.setdefault("random_state", study.seed)
+    return estimator.set_params(**wanted)
 
 
 def fit_key(method: str, params: dict[str, object], fitset: FitSet) -> str:
@@ -52,32 +85,59 @@ def fit_key(method: str, params: dict[str, object], fitset: FitSet) -> str:
     return digest.hexdigest()[:16]
 
 
-def fit_blinder(method: str, fitset: FitSet, study: Study, log: Log, *, label: str) -> Fitted:
-    """Fit ``method`` on ``fitset`` (``label`` names the setting in messages), or reload it."""
-    import blindface
-    from blindface._io import write_json
+def _folder(job: FitJob, study: Study) -> tuple[Blinder, Path]:
     from blindface.faces import embedder_label
 
-    estimator = make_blinder(method, study)
-    params = estimator.get_params()  # type: ignore[attr-defined]
-    key = fit_key(method, params, fitset)
-    folder = study.cache / "models" / f"{method}-{embedder_label(study.embedder)}-{key}"
-    timing = folder / FIT_TIME_NAME
-    if (folder / "config.json").exists() and timing.exists():
-        log(f"{label}: {method} reused from {folder}")
-        seconds = float(json.loads(timing.read_text())["seconds"])
-        return Fitted(method, blindface.load(folder), seconds, folder)
-    n_expr = int(sum(v is not None for v in fitset.expression))
-    log(
-        f"{label}: fitting {method} on {len(fitset.X)} embeddings of {fitset.n_people} people "
-        f"({n_expr} with an expression)"
+    estimator = make_blinder(job.method, job.params, study)
+    key = fit_key(job.method, estimator.get_params(), job.fitset)
+    return (
+        estimator,
+        study.cache / "models" / f"{job.method}-{embedder_label(study.embedder)}-{key}",
     )
+
+
+def _fit(job: FitJob, study: Study) -> tuple[Path, float]:
+    """Fit ``job`` into its cache folder (a worker process); the folder and the seconds."""
+    from blindface._io import write_json
+
+    estimator, folder = _folder(job, study)
     start = time.perf_counter()
-    estimator.fit(  # type: ignore[attr-defined]
-        fitset.X, expression=fitset.expression, subject=fitset.subject
+    fitset = job.fitset
+    estimator.fit(
+        fitset.X, expression=fitset.expression, subject=fitset.subject, source=fitset.source
     )
     seconds = time.perf_counter() - start
-    estimator.save(folder)  # type: ignore[attr-defined]
-    write_json(timing, {"seconds": seconds})
-    log(f"{label}: {method} fitted in {seconds:.1f} s")
-    return Fitted(method, estimator, seconds, folder)
+    estimator.save(folder)
+    write_json(folder / FIT_TIME_NAME, {"seconds": seconds})
+    return folder, seconds
+
+
+def fit_blinders(jobs: Sequence[FitJob], study: Study, log: Log) -> list[Fitted]:
+    """Fit every job not in the cache (in ``study.n_jobs`` processes), then load them all."""
+    import blindface
+
+    todo = []
+    for job in jobs:
+        _, folder = _folder(job, study)
+        if not ((folder / "config.json").exists() and (folder / FIT_TIME_NAME).exists()):
+            todo.append(job)
+    if todo:
+        from joblib import Parallel, delayed
+
+        log(f"fitting {len(todo)} blinders ({len(jobs) - len(todo)} reused from the cache)")
+        for job in todo:
+            log(
+                f"  {job.label}: {job.method} {candidate_label(job.params)} on "
+                f"{len(job.fitset.X)} embeddings of {job.fitset.n_people} people"
+            )
+        done = Parallel(n_jobs=min(study.n_jobs, len(todo)))(
+            delayed(_fit)(job, study) for job in todo
+        )
+        for job, (_, seconds) in zip(todo, done, strict=True):
+            log(f"  {job.label}: {job.method} {candidate_label(job.params)} in {seconds:.1f} s")
+    fitted = []
+    for job in jobs:
+        _, folder = _folder(job, study)
+        seconds = float(json.loads((folder / FIT_TIME_NAME).read_text())["seconds"])
+        fitted.append(Fitted(job.method, dict(job.params), blindface.load(folder), seconds, folder))
+    return fitted

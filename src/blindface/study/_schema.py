@@ -1,106 +1,171 @@
-"""JSON Schema of ``results.json``: the keys every run writes (rows may carry more keys)."""
+"""JSON Schema of ``results.json``: the records every run writes (rows may carry more keys)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 _PERCENT = {"type": "number", "minimum": 0, "maximum": 100}
+_NUMBER = {"type": "number"}
 _NUMBER_OR_NULL = {"type": ["number", "null"]}
+_STRING = {"type": "string"}
 _THREAT = {"enum": ["population", "relative"]}
-_LEAKAGE_TASKS = {"enum": ["expression", "smiling"]}
-_UTILITY_TASKS = {"enum": ["identity", "gender", "ethnicity"]}
-_PROBES = {"enum": ["mlp", "svm", "rf", "logreg", "knn"]}
+_ATTACKER = {"enum": ["probe", "transfer", "inversion"]}
 
-_LEAKAGE_ROW = {
-    "type": "object",
-    "required": [
-        "method",
-        "dataset",
-        "task",
-        "probe",
-        "threat",
-        "protocol",
-        "accuracy",
-        "std",
-        "ci_low",
-        "ci_high",
-        "chance",
-        "diff",
-    ],
-    "properties": {
-        "method": {"type": "string"},
-        "task": _LEAKAGE_TASKS,
-        "probe": _PROBES,
+
+def _record(required: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "required": list(required), "properties": required}
+
+
+_STRONGEST = _record(
+    {
+        "setting": {"enum": ["lodo"]},
+        "heldout_dataset": _STRING,
+        "method": _STRING,
+        "dataset": _STRING,
+        "task": {"enum": ["expression", "smiling"]},
         "threat": _THREAT,
-        "protocol": {"enum": ["subject_disjoint", "random_80_20"]},
-        "accuracy": _PERCENT,
-        "std": {"type": "number", "minimum": 0},
-        "ci_low": _NUMBER_OR_NULL,
-        "ci_high": _NUMBER_OR_NULL,
+        "attacker": _ATTACKER,
+        "view": {"enum": ["as_is", "enrolled", "other_sessions", "symmetric"]},
+        "best_before": _PERCENT,
+        "best_after": _PERCENT,
         "chance": _PERCENT,
         "diff": _NUMBER_OR_NULL,
-    },
-}
-_UTILITY_ROW = {
-    "type": "object",
-    "required": ["method", "dataset", "task", "probe", "accuracy", "std", "chance", "diff"],
-    "properties": {
-        "method": {"type": "string"},
-        "task": _UTILITY_TASKS,
-        "probe": {"enum": ["verification", "mlp", "logreg"]},
+        "diff_ci_low": _NUMBER_OR_NULL,
+        "diff_ci_high": _NUMBER_OR_NULL,
+        "readable": {"type": "boolean"},
+        "label": _STRING,
+    }
+)
+_LEAKAGE = _record(
+    {
+        "heldout_dataset": _STRING,
+        "method": _STRING,
+        "task": _STRING,
+        "threat": _THREAT,
+        "probe": {"enum": ["mlp", "svm", "rf", "logreg", "knn"]},
         "accuracy": _PERCENT,
-        "std": {"type": "number", "minimum": 0},
+        "balanced_accuracy": _PERCENT,
+        "balanced_ci_low": _NUMBER_OR_NULL,
+        "balanced_ci_high": _NUMBER_OR_NULL,
+        "chance": _PERCENT,
+        "balanced_chance": _PERCENT,
+        "before_balanced_accuracy": _PERCENT,
+    }
+)
+_UTILITY = _record(
+    {
+        "heldout_dataset": _STRING,
+        "method": _STRING,
+        "identity_set": {"enum": ["lfw", "celeba"]},
+        "far": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+        "tar_before": _PERCENT,
+        "tar_after": _PERCENT,
+        "loss": _NUMBER,
+        "loss_ci_low": _NUMBER_OR_NULL,
+        "loss_ci_high": _NUMBER_OR_NULL,
+        "n_genuine_pairs": {"type": "integer", "minimum": 1},
+        "n_impostor_pairs": {"type": "integer", "minimum": 1},
+    }
+)
+_ATTRIBUTE = _record(
+    {
+        "heldout_dataset": _STRING,
+        "method": _STRING,
+        "task": {"enum": ["gender", "ethnicity"]},
+        "best_before": _PERCENT,
+        "best_after": _PERCENT,
         "chance": _PERCENT,
         "diff": _NUMBER_OR_NULL,
-    },
-}
+    }
+)
+_CANDIDATE = _record(
+    {
+        "method": _STRING,
+        "params": {"type": "object"},
+        "label": _STRING,
+        "removed": _NUMBER_OR_NULL,
+        "tar_loss": _NUMBER_OR_NULL,
+        "validations": {"type": "array"},
+    }
+)
+_SELECTION = _record(
+    {
+        "heldout_dataset": {"type": ["string", "null"]},
+        "scope": _STRING,
+        "budget": _NUMBER,
+        "candidates": {"type": "array", "items": _CANDIDATE, "minItems": 1},
+        "choice": _record({"method": _STRING, "params": {"type": "object"}, "label": _STRING}),
+        "within_budget": {"type": "boolean"},
+    }
+)
+_CURVE = _record(
+    {
+        "heldout_dataset": _STRING,
+        "method": _STRING,
+        "label": _STRING,
+        "params": {"type": "object"},
+        "task": _STRING,
+        "threat": _THREAT,
+        "diff": _NUMBER_OR_NULL,
+        "readable": {"type": "boolean"},
+    }
+)
+_POOLED = _record(
+    {
+        "method": _STRING,
+        "threat": _THREAT,
+        "attacker": _ATTACKER,
+        "diff": _NUMBER_OR_NULL,
+        "diff_ci_low": _NUMBER_OR_NULL,
+        "diff_ci_high": _NUMBER_OR_NULL,
+        "n_cells": {"type": "integer", "minimum": 0},
+        "tar_loss_lfw": _NUMBER_OR_NULL,
+    }
+)
+_TABLE2 = _record(
+    {
+        "representation": _STRING,
+        "training": {"enum": ["unbiased", "biased"]},
+        "accuracy": _PERCENT,
+        "tpr_smiling": _PERCENT,
+        "tpr_not_smiling": _PERCENT,
+        "equal_opportunity": _PERCENT,
+        "std": {"type": "number", "minimum": 0},
+    }
+)
+
+
+def _array(items: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "array", "items": items}
+
 
 RESULTS_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "required": ["lodo", "lodo_utility", "table1", "table2", "config"],
+    "required": [
+        "pooled",
+        "strongest",
+        "leakage",
+        "utility",
+        "attributes",
+        "selection",
+        "curves",
+        "defaults",
+        "table2",
+        "config",
+    ],
     "properties": {
-        "lodo": {
-            "type": "array",
-            "items": {
-                **_LEAKAGE_ROW,
-                "required": [*_LEAKAGE_ROW["required"], "heldout_dataset"],
-                "properties": {**_LEAKAGE_ROW["properties"], "heldout_dataset": {"type": "string"}},
-            },
-        },
-        "lodo_utility": {
-            "type": "array",
-            "items": {
-                **_UTILITY_ROW,
-                "required": [*_UTILITY_ROW["required"], "heldout_dataset"],
-            },
-        },
-        "table1": {"type": "array", "items": {"anyOf": [_LEAKAGE_ROW, _UTILITY_ROW]}},
-        "table2": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": [
-                    "representation",
-                    "training",
-                    "accuracy",
-                    "tpr_smiling",
-                    "tpr_not_smiling",
-                    "equal_opportunity",
-                    "std",
-                ],
-                "properties": {
-                    "training": {"enum": ["unbiased", "biased"]},
-                    "accuracy": _PERCENT,
-                    "tpr_smiling": _PERCENT,
-                    "tpr_not_smiling": _PERCENT,
-                    "equal_opportunity": _PERCENT,
-                    "std": {"type": "number", "minimum": 0},
-                },
-            },
-        },
+        "pooled": _array(_POOLED),
+        "strongest": _array(_STRONGEST),
+        "leakage": _array(_LEAKAGE),
+        "utility": _array(_UTILITY),
+        "attributes": _array(_ATTRIBUTE),
+        "selection": _array(_SELECTION),
+        "curves": _array(_CURVE),
+        "defaults": _array(_SELECTION),
+        "table2": _array(_TABLE2),
         "config": {
             "type": "object",
-            "required": ["embedder", "seed", "versions", "dataset_counts", "methods"],
+            "required": ["embedder", "seed", "versions", "dataset_counts", "methods", "sources"],
         },
     },
 }

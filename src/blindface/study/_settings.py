@@ -8,55 +8,77 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-#: The probes of every leakage row (the evaluation registry's names).
-PROBES: tuple[str, ...] = ("mlp", "svm", "rf", "logreg", "knn")
+from blindface.evaluation import PROBES
+
+#: The attackers of a chosen operating point: fresh probes on the held-out people, probes
+#: trained on labelled faces of the other datasets (transfer), and probes trained on real
+#: embeddings reading embeddings rebuilt from blinded ones (white-box inversion).
+ATTACKERS: tuple[str, ...] = ("probe", "transfer", "inversion")
 
 
 @dataclass(frozen=True)
 class StudySettings:
     """Sizes and switches of one run. ``FULL`` is what docs/results holds, ``QUICK`` what CI runs.
 
-    ``FULL`` is sized to run well within an hour on 2 cores (18 min measured): some 200
-    (task, threat, method) cells, each scored by five tuned probes over people-disjoint folds.
-    Its sizes keep every person of the posed sets (:func:`~blindface.study._data.spread_sample`);
-    more images per person, or five folds instead of three, would mostly narrow the intervals.
-
     Attributes
     ----------
     n_splits : int
-        People-disjoint folds of every leakage row (random splits for gender/ethnicity).
-    probes : tuple of str
-        Leakage probes (``blindface.evaluation.PROBES`` names).
-    tune_probes : bool
-        Tune each probe's hyper-parameters by inner cross-validation (grouped by person).
+        People-disjoint folds of every probe attacker.
+    probes, tune_probes : tuple of str, bool
+        The headline attackers (``blindface.evaluation.PROBES`` names), tuned by inner CV
+        grouped by person: they score every chosen operating point.
+    sweep_probes, tune_sweep_probes : tuple of str, bool
+        The attackers of the nested selection and of the trade-off curves (every candidate of
+        every sweep, inner and outer): fast probes, so that the sweeps fit in the run.
+    attack_probes : tuple of str
+        The probes of the transfer and inversion attackers (untuned: they train on thousands of
+        rows of other datasets).
+    attackers : tuple of str
+        Attackers of the chosen operating points (:data:`ATTACKERS`).
     n_bootstrap : int
-        Resamples of the people-bootstrap interval of every leakage accuracy.
+        Resamples of every bootstrap interval over people.
     max_eval_images : int or None
-        Images per leakage row at most (as many people as fit, seeded), to bound the run time.
-    lodo : bool
-        Leave-one-dataset-out: one blinder per held-out expression dataset, fit on the others.
-    random_80_20 : bool
-        Also run the paper's random 80/20 protocol in-domain (an opt-in extra: people appear on
-        both sides, so it measures recognising the person rather than the expression).
+        Images per scored cell at most (as many people as fit, :func:`spread_sample`).
+    sweep_images : int or None
+        Images per cell of the selection scores and the curves.
+    selection_identity_images : int or None
+        Images of a validation source's people over which its TAR loss is measured.
+    transfer_images : int
+        Rows of the other datasets a transfer attacker trains on at most.
+    max_identity_loss : float
+        The utility budget: the largest TAR at FAR 0.1 % loss (points, inner mean) a selected
+        operating point may cost.
+    sweeps : mapping
+        Method -> the candidate parameter settings of its sweep, replacing the registry's
+        ``strength`` values (tests and quick runs use shorter sweeps).
+    blinder_params : mapping
+        Parameters per method, on top of its defaults (e.g. shorter training in quick runs).
     lfw_identity_people : int or None
         LFW people outside the verification pairs to embed and fit on (None: all).
     utkface_images, celeba_images : int or None
-        Images embedded (None: all). ``utility_images``: UTKFace images per gender/ethnicity row.
+        Images embedded (None: all). ``utility_images``: UTKFace images per gender/ethnicity
+        cell.
     fairness_repetitions : int
         Training-set draws of Table II.
     suppression_fractions, suppression_draws, tsne_points
         Figure sizes.
-    blinder_params : mapping
-        Parameters per method, on top of its defaults (e.g. shorter training in quick runs).
     """
 
     n_splits: int = 3
-    probes: tuple[str, ...] = PROBES
+    probes: tuple[str, ...] = tuple(PROBES)
     tune_probes: bool = True
+    sweep_probes: tuple[str, ...] = ("logreg", "svm")
+    tune_sweep_probes: bool = False
+    attack_probes: tuple[str, ...] = ("logreg", "svm", "mlp")
+    attackers: tuple[str, ...] = ATTACKERS
     n_bootstrap: int = 1000
     max_eval_images: int | None = 600
-    lodo: bool = True
-    random_80_20: bool = False
+    sweep_images: int | None = 400
+    selection_identity_images: int | None = 1200
+    transfer_images: int = 3000
+    max_identity_loss: float = 0.5
+    sweeps: Mapping[str, tuple[Mapping[str, Any], ...]] = field(default_factory=dict)
+    blinder_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     lfw_identity_people: int | None = None
     utkface_images: int | None = 3000
     utility_images: int | None = 1500
@@ -65,15 +87,18 @@ class StudySettings:
     suppression_fractions: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 0.9, 0.95)
     suppression_draws: int = 3
     tsne_points: int = 800
-    blinder_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 FULL = StudySettings()
 QUICK = StudySettings(
     probes=("logreg", "knn"),
     tune_probes=False,
+    attack_probes=("logreg",),
     n_bootstrap=200,
     max_eval_images=200,
+    sweep_images=150,
+    selection_identity_images=300,
+    transfer_images=600,
     lfw_identity_people=250,
     utkface_images=600,
     utility_images=600,
@@ -82,9 +107,16 @@ QUICK = StudySettings(
     suppression_fractions=(0.0, 0.5, 0.9),
     suppression_draws=1,
     tsne_points=200,
+    sweeps={
+        "sensitivenets": ({"neutral_weight": 1.0},),
+        "lnl_frozen": ({"entropy_weight": 1.0},),
+        "inlp": ({"max_iter": 5}, {"max_iter": 20}),
+        "within_subject": ({"n_components": 16}, {"n_components": 64}),
+        "invariant": ({"invariance_weight": 10.0},),
+    },
     blinder_params={
         "sensitivenets": {"max_iter": 1, "hidden_layer_sizes": (256, 256, 256)},
-        "lnl": {"max_iter": 3},
+        "lnl_frozen": {"max_iter": 3},
         "invariant": {"max_iter": 2},
     },
 )
@@ -122,9 +154,19 @@ class Study:
 
         return tuple(METHODS)
 
+    def candidates(self, method: str) -> tuple[Mapping[str, Any], ...]:
+        """The parameter settings the sweep of ``method`` tries (the study's own, else the
+        registry's strength values)."""
+        from blindface.blinding import get_method
+
+        if method in self.settings.sweeps:
+            return tuple(self.settings.sweeps[method])
+        return get_method(method).candidates()
+
     @property
     def cache(self) -> Path:
-        """Embeddings and fitted blinders (derived from face data: never commit them)."""
+        """Embeddings, fitted blinders and finished stages (derived from face data: never
+        commit them)."""
         if self.cache_dir is not None:
             return Path(self.cache_dir)
         env = os.environ.get("BLINDFACE_CACHE")

@@ -14,7 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from blindface.datasets import NEUTRAL, smiling
 from blindface.study._data import fit_expression
+
+#: The values of the binary smiling task.
+SMILING, NOT_SMILING = "smiling", "not_smiling"
 
 
 def expression_label(name: str, table: pd.DataFrame) -> pd.Series:
@@ -24,14 +28,12 @@ def expression_label(name: str, table: pd.DataFrame) -> pd.Series:
 
 def smiling_label(name: str, table: pd.DataFrame) -> pd.Series:
     """Happy vs neutral, or CelebA's ``Smiling``: ``"smiling"`` / ``"not_smiling"``, NA else."""
-    from blindface.datasets import smiling
-
     values = smiling(table)
-    return values.map({True: "smiling", False: "not_smiling"}).astype("string")
+    return values.map({True: SMILING, False: NOT_SMILING}).astype("string")
 
 
 #: Label value of the rows that can be a person's enrolled (reference) photo, per label kind.
-REFERENCE_VALUES = {"expression": "neutral", "smiling": "not_smiling"}
+REFERENCE_VALUES = {"expression": NEUTRAL, "smiling": NOT_SMILING}
 
 
 @dataclass(frozen=True)
@@ -73,19 +75,24 @@ LEAKAGE_TASKS: tuple[LeakageTask, ...] = (
 )
 
 
+#: Identity sets: every genuine and impostor pair among their images is scored at a fixed FAR.
+#: ``lfw``: the images of the verification pairs (View-1 DevTest, or View-2); ``celeba``: the
+#: people of Table II's test split. Both are reserved: no blinder fits on them.
+IDENTITY_SETS: tuple[str, ...] = ("lfw", "celeba")
+
+
 @dataclass(frozen=True)
-class UtilityTask:
-    """Something the blinded representation must keep: ``identity`` (LFW verification pairs),
-    or an attribute column of a dataset read by fresh probes (``gender``, ``ethnicity``)."""
+class AttributeTask:
+    """An attribute the blinded representation must keep (``column`` of ``dataset``), read by
+    fresh probes; the strongest attacker's Diff says how much of it blinding removed."""
 
     name: str
     dataset: str
-    column: str | None = None
+    column: str
     probes: tuple[str, ...] = ("mlp", "logreg")
 
 
-UTILITY_TASKS: tuple[UtilityTask, ...] = (
-    UtilityTask("identity", "lfw"),
-    UtilityTask("gender", "utkface", column="gender"),
-    UtilityTask("ethnicity", "utkface", column="ethnicity_group"),
+ATTRIBUTE_TASKS: tuple[AttributeTask, ...] = (
+    AttributeTask("gender", "utkface", "gender"),
+    AttributeTask("ethnicity", "utkface", "ethnicity_group"),
 )

@@ -5,6 +5,10 @@ never seen the person. ``relative``: the attacker also holds an enrolled photo o
 person, as every face-recognition deployment does (usually a neutral one), and reads the change
 ``phi(x) - phi(ref)``. A signal that is constant for a person (who they are) cancels out in the
 relative view; what changes within the person (the expression) is laid bare.
+
+This is the one implementation of the reference rule: the evaluation (study, audit) scores
+these views and the blinders that model the relative attacker fit on them. It works on arrays
+only, so every layer above may use it.
 """
 
 from __future__ import annotations
@@ -16,11 +20,21 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-__all__ = ["THREATS", "Threat", "ThreatView", "population_view", "relative_view", "threat_view"]
+__all__ = [
+    "THREATS",
+    "Threat",
+    "ThreatView",
+    "population_view",
+    "relative_view",
+    "symmetric_view",
+    "threat_view",
+]
 
 Threat = Literal["population", "relative"]
 #: The threat models every leakage number is reported under.
 THREATS: tuple[Threat, ...] = ("population", "relative")
+#: How a relative view chose each person's reference (``ThreatView.rule``).
+Rule = Literal["as_is", "enrolled", "other_sessions", "symmetric"]
 
 
 @dataclass(frozen=True)
@@ -28,13 +42,18 @@ class ThreatView:
     """What the attacker sees: ``X`` (one row per scored image), its labels and people.
 
     ``rows`` are the indices of the scored images in the arrays the view was built from (the
-    enrolled reference photos are not scored); ``n_people`` is the number of people kept.
+    enrolled reference photos are not scored); ``rule`` says how the reference was chosen:
+    ``as_is`` (population view), ``enrolled`` (the person's enrolled photo, or for people
+    without one the mean of their other sessions), ``other_sessions`` (no enrolled photo at
+    all) or ``symmetric`` (each image minus the mean of the person's images, see
+    :func:`symmetric_view`).
     """
 
     X: np.ndarray
     y: np.ndarray
     groups: np.ndarray
     rows: np.ndarray
+    rule: Rule = "as_is"
 
     @property
     def n_people(self) -> int:
@@ -63,6 +82,14 @@ def _check_labels(n: int, **columns: ArrayLike | None) -> dict[str, np.ndarray]:
             raise ValueError(f"{name} has {int(pd.isna(arr).sum())} missing values: drop them")
         out[name] = arr
     return out
+
+
+def _members(person: np.ndarray) -> list[np.ndarray]:
+    """Row indices of each person, people in order of first appearance."""
+    _, first, codes = np.unique(person.astype(str), return_index=True, return_inverse=True)
+    order = np.argsort(codes, kind="stable")
+    groups = np.split(order, np.flatnonzero(np.diff(codes[order])) + 1)
+    return [groups[i] for i in np.argsort(first, kind="stable")]
 
 
 def population_view(X: ArrayLike, y: ArrayLike, groups: ArrayLike) -> ThreatView:
@@ -111,10 +138,8 @@ def relative_view(
     if is_reference.shape != (n,):
         raise ValueError(f"reference has shape {is_reference.shape}, expected ({n},)")
     session = labels.get("sessions")
-    person = labels["groups"]
     features, rows = [], []
-    for who in pd.unique(person):
-        mine = np.flatnonzero(person == who)
+    for mine in _members(labels["groups"]):
         enrolled = mine[is_reference[mine]]
         if len(enrolled):
             ref = enrolled[0]
@@ -143,8 +168,39 @@ def relative_view(
     kept = np.concatenate(rows)
     order = np.argsort(kept, kind="stable")
     kept = kept[order]
+    rule: Rule = "enrolled" if is_reference.any() else "other_sessions"
     return ThreatView(
-        np.concatenate(features)[order], labels["y"][kept], labels["groups"][kept], kept
+        np.concatenate(features)[order], labels["y"][kept], labels["groups"][kept], kept, rule
+    )
+
+
+def symmetric_view(X: ArrayLike, y: ArrayLike, groups: ArrayLike) -> ThreatView:
+    """Each image minus the mean of its person's images (all L2-normalised first): "which of
+    this person's photos shows the label". People with a single image are dropped.
+
+    The relative view of a set with exactly one neutral and one other image per person scores
+    only the other images (the neutral one is the reference), so it holds one class; this view
+    scores both images of each pair, as ``(a - b) / 2`` and ``(b - a) / 2``.
+    """
+    unit = _unit_rows(X)
+    labels = _check_labels(len(unit), y=y, groups=groups)
+    features, rows = [], []
+    for mine in _members(labels["groups"]):
+        if len(mine) < 2:
+            continue
+        features.append(unit[mine] - unit[mine].mean(axis=0))
+        rows.append(mine)
+    if not rows:
+        raise ValueError("no person has two or more images: the symmetric view needs them")
+    kept = np.concatenate(rows)
+    order = np.argsort(kept, kind="stable")
+    kept = kept[order]
+    return ThreatView(
+        np.concatenate(features)[order],
+        labels["y"][kept],
+        labels["groups"][kept],
+        kept,
+        "symmetric",
     )
 
 
@@ -157,12 +213,20 @@ def threat_view(
     reference: ArrayLike | None = None,
     sessions: ArrayLike | None = None,
 ) -> ThreatView:
-    """:func:`population_view` or :func:`relative_view` by name (``reference`` needed for the
-    relative view)."""
+    """:func:`population_view` or the relative attacker's view by name.
+
+    The relative attacker's view is :func:`relative_view` (``reference`` needed), except where
+    that leaves a single class to score (each person has one reference photo and images of
+    one other class, e.g. a neutral and a smiling photo per person): then it is
+    :func:`symmetric_view`, and ``rule`` says so.
+    """
     if threat == "population":
         return population_view(X, y, groups)
     if threat == "relative":
         if reference is None:
             raise ValueError("the relative threat model needs reference= (e.g. neutral rows)")
-        return relative_view(X, y, groups, reference=reference, sessions=sessions)
+        view = relative_view(X, y, groups, reference=reference, sessions=sessions)
+        if len(pd.unique(view.y)) < 2 and len(pd.unique(np.asarray(y, dtype=object))) >= 2:
+            return symmetric_view(X, y, groups)
+        return view
     raise ValueError(f"unknown threat {threat!r}; choose from {', '.join(THREATS)}")
