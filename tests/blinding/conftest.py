@@ -11,6 +11,7 @@ from blindface.blinding import (
     ExpressionInvariantMap,
     LearningNotToLearn,
     SensitiveNets,
+    WithinPersonCollapse,
     WithinSubjectProjection,
 )
 from blindface.blinding._synthetic import make_embeddings
@@ -57,6 +58,9 @@ TINY = {
     "WithinSubjectProjection": lambda: WithinSubjectProjection(n_components=2),
     "ExpressionInvariantMap": lambda: ExpressionInvariantMap(
         hidden_layer_sizes=(16,), max_iter=2, steps_per_iter=5, batch_size=16, random_state=0
+    ),
+    "WithinPersonCollapse": lambda: WithinPersonCollapse(
+        hidden_layer_sizes=(16,), max_iter=2, steps_per_iter=5, batch_people=8, random_state=0
     ),
 }
 

@@ -59,7 +59,7 @@ def stores(tiny_data, tmp_path):
     ("method", "params"),
     [
         ("sensitivenets", ["hidden_layer_sizes=16,16", "max_iter=2", "classifier_epochs=3"]),
-        ("lnl", ["hidden_layer_sizes=12", "max_iter=2"]),
+        ("lnl_frozen", ["hidden_layer_sizes=12", "max_iter=2"]),
         ("leace", []),
         ("inlp", ["max_iter=3"]),
         ("within_subject", ["n_components=2"]),
@@ -84,7 +84,7 @@ def test_fit_then_transform(stores, tmp_path, method, params):
     assert result.exit_code == 0, result.output
     model = blindface.load(model_dir)
     assert (model_dir / "training_curves.png").is_file() == (
-        method in ("sensitivenets", "lnl", "inlp")
+        method in ("sensitivenets", "lnl_frozen", "inlp")
     )
 
     out = tmp_path / "blinded.parquet"
@@ -150,7 +150,9 @@ def test_params_parse_by_declared_type():
         "compact": False,
         "neutral": 0,
     }
-    assert _parse_params(["hidden_layer_sizes=16,16"], "lnl") == {"hidden_layer_sizes": (16, 16)}
+    assert _parse_params(["hidden_layer_sizes=16,16"], "lnl_frozen") == {
+        "hidden_layer_sizes": (16, 16)
+    }
     assert _parse_params(["tolerance=none", "C=2"], "inlp") == {"tolerance": None, "C": 2.0}
 
 

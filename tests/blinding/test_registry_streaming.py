@@ -24,17 +24,27 @@ from blindface.blinding import (
 
 def test_registry_names_kinds_and_descriptions():
     assert list(METHODS) == [
-        "sensitivenets", "lnl", "leace", "inlp", "within_subject", "invariant",
+        "sensitivenets", "lnl_frozen", "leace", "inlp", "within_subject", "invariant",
+        "collapse",
     ]  # fmt: skip
     kinds = {name: m.kind for name, m in METHODS.items()}
     assert kinds == {
         "sensitivenets": "paper",
-        "lnl": "paper",
+        "lnl_frozen": "paper",
         "leace": "baseline",
         "inlp": "baseline",
         "within_subject": "beyond",
         "invariant": "beyond",
+        "collapse": "beyond",
     }
+    # every sweep starts weakest and holds several strengths, except LEACE's closed form
+    for name, method in METHODS.items():
+        assert (method.strength is None) == (name == "leace")
+        if method.strength is not None:
+            assert len(method.strength.values) >= 3
+            assert name not in ("collapse", "invariant") or list(method.strength.values) == sorted(
+                method.strength.values
+            )
     assert all(m.description and "\n" not in m.description for m in METHODS.values())
     assert METHODS["leace"].create().get_params() == LEACE().get_params()
 

@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from blindface.cli import app
-from blindface.study import RESULTS_SCHEMA, Rows, verification_pairs, with_diffs
-from blindface.study._report import detail_tables, summary_table, table2_markdown
+from blindface.study import RESULTS_SCHEMA, Candidate, Scored, choose, verification_pairs
+from blindface.study._report import per_dataset_table, pooled_table, table2_markdown
 
 
 def test_verification_pairs_prefer_view2_and_fall_back_to_devtest(tmp_path):
@@ -28,55 +28,58 @@ def test_verification_pairs_prefer_view2_and_fall_back_to_devtest(tmp_path):
     assert verification_pairs(tmp_path)["fold"].tolist() == [0, 0, 1, 1]
 
 
-def test_with_diffs_follows_the_paper_definition():
-    base = {"setting": "lodo", "dataset": "ck", "task": "expression", "threat": "relative"}
-    rows = [
-        {**base, "method": "none", "probe": "mlp", "accuracy": 80.0, "chance": 20.0},
-        {**base, "method": "leace", "probe": "mlp", "accuracy": 35.0, "chance": 20.0},
-        {**base, "method": "leace", "probe": "svm", "accuracy": 35.0, "chance": 20.0},
-    ]
-    out = with_diffs(rows, same=("setting", "dataset", "task", "threat", "probe"))
-    assert out[0]["diff"] is None
-    assert out[1]["diff"] == pytest.approx(75.0)
-    assert out[2]["diff"] is None  # no baseline row for this probe
+def test_choose_maximises_removal_within_the_budget():
+    def scored(label, removed, loss):
+        validation = {"removed": removed, "tar_loss": loss}
+        return Scored(Candidate.of("m", {"w": label}), (validation, validation))
 
-
-def test_rows_resume_from_disk(tmp_path):
-    rows = Rows(tmp_path / "t.json")
-    key = {"setting": "lodo", "heldout_dataset": "jaffe", "method": "none", "threat": "relative"}
-    rows.add([{**key, "probe": "mlp", "accuracy": 98.0}])
-    again = Rows(tmp_path / "t.json")
-    assert again.done(**key, probe="mlp")
-    assert not again.done(**{**key, "method": "leace"}, probe="mlp")
-    assert len(again.select(**key)) == 1
+    weak, middle, strong = scored(1, 20.0, 0.1), scored(3, 40.0, 0.4), scored(10, 70.0, 2.0)
+    assert choose([weak, middle, strong], 0.5) == (middle, True)
+    assert choose([weak, middle, strong], 5.0) == (strong, True)
+    # nothing within the budget: the one that loses least, flagged
+    assert choose([middle, strong], 0.05) == (middle, False)
 
 
 def test_report_tables_show_every_method_and_the_paper_number():
-    base = {"setting": "lodo", "heldout_dataset": "ckplus", "dataset": "ckplus"}
-    base |= {"task": "expression", "protocol": "subject_disjoint", "std": 2.0, "n": 100}
-    rows = [
+    config = {"methods": {"leace": "baseline", "invariant": "beyond"}}
+    pooled = [
         {
-            **base,
             "method": m,
-            "probe": p,
             "threat": t,
-            "accuracy": a,
-            "chance": 25.0,
-            "ci_low": a - 3,
-            "ci_high": a + 3,
-            "n_people": 20,
+            "attacker": "probe",
+            "diff": d,
+            "diff_ci_low": d - 5,
+            "diff_ci_high": d + 5,
+            "n_cells": 6,
+            "tar_loss_lfw": 0.25,
+            "worst_attribute_diff": 3.0,
+            "fit_seconds": 1.5,
         }
-        for m, a in (("none", 75.0), ("leace", 30.0))
-        for p in ("mlp", "svm")
+        for m, d in (("leace", 12.0), ("invariant", 40.0), ("recommended", 40.0))
         for t in ("population", "relative")
     ]
-    rows = with_diffs(rows, same=("dataset", "task", "threat", "probe"))
-    config = {"methods": {"leace": "baseline"}}
-    text = detail_tables(rows, config, by="heldout_dataset")
-    assert "| leace | 30.0 [27.0, 33.0] (90 %)" in text
-    assert "relative threat" in text
-    summary = summary_table(rows, [], config)
-    assert "| leace | 90 / 90 |" in summary
+    text = pooled_table(pooled, config)
+    assert text.index("| recommended |") < text.index("| leace |") < text.index("| invariant |")
+    assert "| leace | 12 [7, 17] (6) | 12 [7, 17] (6) | 0.25 | 3 | 1.5 |" in text
+    base = {"setting": "lodo", "heldout_dataset": "ckplus", "dataset": "ckplus"}
+    strongest = [
+        {
+            **base,
+            "method": "leace",
+            "task": "expression",
+            "threat": t,
+            "attacker": "probe",
+            "best_before": 70.0,
+            "best_after": 40.0,
+            "chance": 14.3,
+            "diff": 54.0,
+            "readable": t == "population",
+        }
+        for t in ("population", "relative")
+    ]
+    table = per_dataset_table(strongest, config)
+    assert "| x: best probe (chance) | 70.0 (14) / 70.0 (14) |" in table
+    assert "| leace | 54 / n.r. |" in table
     t2 = table2_markdown(
         [
             {
@@ -116,24 +119,34 @@ def test_reproduce_quick_end_to_end(data_dir, tmp_path):
     jsonschema.validate(results, RESULTS_SCHEMA)
     from blindface.blinding import METHODS
 
-    lodo = results["lodo"]
-    assert {r["method"] for r in lodo} == {"none", *METHODS}
-    assert {r["heldout_dataset"] for r in lodo} == {"jaffe", "ckplus", "taiwanese", "lfw", "celeba"}
-    assert {r["threat"] for r in lodo} == {"population", "relative"}
-    identity = [r for r in results["table1"] if r["method"] == "none" and r["task"] == "identity"]
-    assert identity[0]["accuracy"] > 95.0  # SFace separates identities on LFW
+    strongest = results["strongest"]
+    assert {r["method"] for r in strongest} == {"recommended", *METHODS}
+    assert {r["heldout_dataset"] for r in strongest} == {
+        "jaffe",
+        "ckplus",
+        "taiwanese",
+        "lfw",
+        "celeba",
+    }
+    assert {r["threat"] for r in strongest} == {"population", "relative"}
+    assert {r["attacker"] for r in strongest} == {"probe", "transfer", "inversion"}
     ckplus = [
         r
-        for r in lodo
-        if r["method"] == "none" and r["dataset"] == "ckplus" and r["threat"] == "relative"
+        for r in strongest
+        if r["dataset"] == "ckplus" and r["threat"] == "relative" and r["attacker"] == "probe"
     ]
-    assert max(r["accuracy"] - r["chance"] for r in ckplus) > 15  # x leaks the expression
+    assert max(r["best_before"] - r["chance"] for r in ckplus) > 15  # x leaks the expression
+    lfw = [r for r in results["utility"] if r["identity_set"] == "lfw" and r["far"] == 1e-3]
+    assert lfw and min(r["tar_before"] for r in lfw) > 90.0  # SFace at FAR 0.1 % on LFW
+    assert {r["heldout_dataset"] for r in results["selection"]} == {
+        r["heldout_dataset"] for r in strongest
+    }
     assert {(r["representation"], r["training"]) for r in results["table2"]} >= {
         ("x", "unbiased"),
         ("x", "biased"),
     }
     report = (out / "report.md").read_text()
-    assert "Leave-one-dataset-out" in report and "Table II" in report
+    assert "Headline: unseen datasets" in report and "Table II" in report
     for rel in results["figures"].values():
         assert (out / rel).stat().st_size > 10_000
 
@@ -155,10 +168,6 @@ def test_reproduce_skips_missing_datasets_and_says_which_rows(data_dir, tmp_path
     results = json.loads((out / "results.json").read_text())
     jsonschema.validate(results, RESULTS_SCHEMA)
     assert set(results["missing"]) == {"ckplus", "taiwanese", "lfw", "utkface", "celeba"}
-    assert {(r["task"], r["dataset"]) for r in results["table1"]} == {
-        ("expression", "jaffe"),
-        ("smiling", "jaffe"),
-    }
-    assert results["lodo"] == []  # nothing to fit on when the one dataset is held out
-    assert results["table2"] == []
+    assert "needs 3 or more expression datasets" in result.output
+    assert results["strongest"] == [] and results["table2"] == []
     assert "celeba is missing" in (out / "report.md").read_text()

@@ -70,6 +70,9 @@ class Blinder(TransformerMixin, BaseEstimator):
     _attributes: ClassVar[Mapping[str, AttributeKind]] = {"classes_": "labels"}
     #: L2-normalise the output (after the layers); see each method's docstring for why
     _normalize_output: ClassVar[bool] = False
+    #: Whether the method weighs the ``source`` of each row itself (source-balanced batches);
+    #: for the others, a caller balances sources by replicating rows.
+    weighs_sources: ClassVar[bool] = False
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "n_features_in_")

@@ -25,7 +25,9 @@ from blindface.blinding._training import train
 Snapshot = list[tuple[np.ndarray, np.ndarray]]
 #: Relative bandwidths of the Gaussian kernels of the dependence penalty (times the batch's
 #: median squared distance), besides the linear kernel.
-BANDWIDTHS = (0.5, 1.0, 2.0)
+BANDWIDTHS = (0.5, 2.0)
+#: Look-alikes kept per person (nearest other people in ``x``) for the identity hinges.
+NEIGHBOURS = 5
 
 
 class WithinPersonCollapse(Blinder):
@@ -35,8 +37,8 @@ class WithinPersonCollapse(Blinder):
 
     A map ``phi(x) = normalize(E (x + r(x)))`` (``r`` a small MLP starting at zero, ``E`` a final
     linear eraser) is trained on batches of ``batch_people`` people x ``images_per_person``
-    images, the people drawn source by source (``source`` labels of ``fit``; each source weighs
-    the same, whatever its number of rows) from every person with two or more rows — identity
+    images, half the people drawn source by source (``source`` labels of ``fit``; each source
+    weighs the same, whatever its number of rows) from every person with two or more rows — identity
     rows without an expression label included (LFW, CelebA), so the collapse is learnt on far
     more people and capture conditions than the posed sets hold:
 
@@ -44,7 +46,10 @@ class WithinPersonCollapse(Blinder):
       pairs with two different expressions weighted ``1 + expression_pair_weight``;
     * **identity distillation** — the squared hinges of :class:`ExpressionInvariantMap`:
       different-person cosines may not rise above their value in ``x`` (same-person cosines
-      may not fall), so verification thresholds keep their meaning;
+      may not fall), so verification thresholds keep their meaning. Half of each batch's
+      people are look-alikes of the other half (nearest people in ``x``): a threshold set for
+      a false-accept rate of 0.1 % is decided by such pairs, which random batches rarely
+      hold;
     * **held-out dependence** — in every batch, a kernel ridge attacker (a linear and three
       Gaussian kernels) is fitted *from scratch* on half the people's expression-labelled rows
       and scored (R², clipped at 0) on the other half, and back; both on ``phi(x)`` (the
@@ -106,6 +111,7 @@ class WithinPersonCollapse(Blinder):
         "n_iter_": "int",
     }
     _normalize_output: ClassVar[bool] = True
+    weighs_sources: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -197,33 +203,51 @@ class WithinPersonCollapse(Blinder):
 
 
 @dataclass(frozen=True)
-class _Sources:
-    """People (row index arrays) grouped by source, for source-balanced batches."""
+class _Sampler:
+    """Batches of people: half drawn source by source (each source equally likely), half the
+    look-alikes of those (each drawn person's nearest other person in ``x``), so that the
+    identity hinges see the impostor pairs that set a verification threshold."""
 
-    groups: tuple[tuple[np.ndarray, ...], ...]
+    people: tuple[np.ndarray, ...]
+    by_source: tuple[np.ndarray, ...]
+    neighbours: np.ndarray
 
-    def batch(self, people: int, per_person: int, rng: np.random.RandomState) -> np.ndarray:
-        """``people`` people, each source equally likely, and up to ``per_person`` images each
-        (person order kept: rows of one person are contiguous)."""
-        picks = rng.randint(0, len(self.groups), people)
-        rows = []
-        for source in range(len(self.groups)):
-            members = self.groups[source]
-            count = int((picks == source).sum())
-            if not count:
-                continue
-            chosen = rng.choice(len(members), min(count, len(members)), replace=False)
-            for c in chosen:
-                person = members[c]
-                rows.append(rng.choice(person, min(per_person, len(person)), replace=False))
-        return np.concatenate(rows)
+    def batch(self, n_people: int, per_person: int, rng: np.random.RandomState) -> np.ndarray:
+        """Up to ``per_person`` images of each of about ``n_people`` people (a person's rows
+        contiguous)."""
+        sources = rng.randint(0, len(self.by_source), max(1, n_people // 2))
+        drawn = [int(rng.choice(self.by_source[s])) for s in sources]
+        alike = [int(self.neighbours[p, rng.randint(self.neighbours.shape[1])]) for p in drawn]
+        chosen = list(dict.fromkeys(drawn + alike))
+        return np.concatenate(
+            [
+                rng.choice(self.people[p], min(per_person, len(self.people[p])), replace=False)
+                for p in chosen
+            ]
+        )
 
 
-def _by_source(people: list[np.ndarray], source: np.ndarray) -> _Sources:
-    groups: dict[int, list[np.ndarray]] = {}
-    for rows in people:
-        groups.setdefault(int(source[rows[0]]), []).append(rows)
-    return _Sources(tuple(tuple(g) for _, g in sorted(groups.items())))
+def _sampler(people: list[np.ndarray], source: np.ndarray, X: np.ndarray) -> _Sampler:
+    """People grouped by source, and each person's :data:`NEIGHBOURS` nearest other people
+    (cosine of their mean unit embeddings)."""
+    by_source: dict[int, list[int]] = {}
+    for i, rows in enumerate(people):
+        by_source.setdefault(int(source[rows[0]]), []).append(i)
+    unit = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+    centres = np.stack([unit[rows].mean(axis=0) for rows in people])
+    centres /= np.maximum(np.linalg.norm(centres, axis=1, keepdims=True), 1e-12)
+    k = min(NEIGHBOURS, len(people) - 1)
+    neighbours = np.empty((len(people), k), dtype=np.int64)
+    for start in range(0, len(people), 1024):
+        similarity = centres[start : start + 1024] @ centres.T
+        for i in range(len(similarity)):
+            similarity[i, start + i] = -np.inf
+        neighbours[start : start + 1024] = np.argsort(-similarity, axis=1)[:, :k]
+    return _Sampler(
+        tuple(people),
+        tuple(np.asarray(v, dtype=np.int64) for _, v in sorted(by_source.items())),
+        neighbours,
+    )
 
 
 def _kernels(Z: torch.Tensor) -> list[torch.Tensor]:
@@ -287,8 +311,8 @@ class _Trainer:
         train_people = [p for i, p in enumerate(people) if i not in held]
         val_people = [p for i, p in enumerate(people) if i in held]
         by = np.zeros(len(self.person), dtype=np.int64) if source is None else source
-        self.train_sources = _by_source(train_people, by)
-        self.val_sources = _by_source(val_people, by)
+        self.train_sources = _sampler(train_people, by, data.X)
+        self.val_sources = _sampler(val_people, by, data.X)
         n_rows = sum(len(p) for p in train_people)
         per_step = model.batch_people * model.images_per_person
         budget = math.ceil(model.max_passes * n_rows / (per_step * max(model.max_iter, 1)))

@@ -147,9 +147,9 @@ def run_study(study: Study, log: Log = print, data: StudyData | None = None) -> 
     cells: dict[tuple[str, str, str], list[Strongest]] = {}
     for fold in folds:
         picks = chosen[fold.heldout]
-        scored_here = {c for c in picks.values() if c != NONE}
-        for candidate in sorted(scored_here, key=lambda c: (c.method, c.label)):
-            rep = model(fold.sources, candidate).representation
+        for candidate in sorted(set(picks.values()), key=lambda c: (c.method, c.label)):
+            # ``none`` (recommended when no blinder keeps identity within the budget) is x
+            rep = RAW if candidate == NONE else model(fold.sources, candidate).representation
             log(f"held-out {fold.heldout}: {candidate.method} {candidate.label}, every attacker")
             names = [m for m, c in picks.items() if c == candidate]
             base = {"setting": "lodo", "heldout_dataset": fold.heldout}

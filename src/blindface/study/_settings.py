@@ -155,13 +155,20 @@ class Study:
         return tuple(METHODS)
 
     def candidates(self, method: str) -> tuple[Mapping[str, Any], ...]:
-        """The parameter settings the sweep of ``method`` tries (the study's own, else the
-        registry's strength values)."""
+        """The parameter settings the sweep of ``method`` tries: the study's own, else the
+        registry's strength values with every row counting once, plus the middle strength with
+        every source counting the same (``weighting="balanced"``, see
+        :func:`~blindface.blinding._weighting.weighted_rows`) for the methods that do not weigh
+        sources themselves."""
         from blindface.blinding import get_method
 
         if method in self.settings.sweeps:
             return tuple(self.settings.sweeps[method])
-        return get_method(method).candidates()
+        entry = get_method(method)
+        sweep = entry.candidates()
+        if entry.estimator.weighs_sources:
+            return sweep
+        return (*sweep, {**sweep[len(sweep) // 2], "weighting": "balanced"})
 
     @property
     def cache(self) -> Path:
