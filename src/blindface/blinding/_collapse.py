@@ -268,21 +268,21 @@ def heldout_dependence(
     Y = F.one_hot(y, n_classes).to(Z.dtype)
     scores = []
     for K in _kernels(Z):
-        for train in (~halves, halves):
-            test = ~train
-            if train.sum() < 2 or test.sum() < 2:
+        for fitted in (~halves, halves):
+            test = ~fitted
+            if fitted.sum() < 2 or test.sum() < 2:
                 continue
-            y_train, y_test = Y[train], Y[test]
+            y_train, y_test = Y[fitted], Y[test]
             mean = y_train.mean(dim=0)
             total = (y_test - mean).pow(2).sum()
             if total <= 0:
                 continue
-            k_train = K[train][:, train]
+            k_train = K[fitted][:, fitted]
             lam = ridge * k_train.diagonal().mean().clamp_min(1e-8)
             alpha = torch.linalg.solve(
                 k_train + lam * torch.eye(len(k_train), dtype=Z.dtype), y_train - mean
             )
-            predicted = K[test][:, train] @ alpha + mean
+            predicted = K[test][:, fitted] @ alpha + mean
             scores.append(F.relu(1.0 - (y_test - predicted).pow(2).sum() / total))
     return torch.stack(scores).mean() if scores else Z.new_zeros(())
 
