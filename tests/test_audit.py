@@ -162,3 +162,19 @@ def test_a_reference_value_the_column_lacks_is_refused(tmp_path):
     # case-insensitive match of a value the column holds
     result = audit([path], label_map=label_map, reference_value="HAPPY", **QUICK)
     assert result.config["reference_value"] == "happy"
+
+
+def test_public_faces_add_the_transfer_and_inversion_attackers(tmp_path):
+    import blindface
+
+    path, X, table = _store(tmp_path / "faces.parquet", seed=0)
+    public, Xp, tablep = _store(tmp_path / "public.parquet", seed=0, n_people=20)
+    expression = tablep["expression"].to_numpy(dtype=object)
+    blindface.LEACE().fit(Xp, expression=expression).save(tmp_path / "leace")
+    result = audit([path], [tmp_path / "leace"], public=[public], **QUICK)
+    attackers = result.strongest.groupby("threat")["attacker"].apply(set).to_dict()
+    assert attackers == {t: {"probe", "transfer", "inversion"} for t in ("population", "relative")}
+    transfer = result.strongest.set_index(["threat", "attacker"]).loc[("population", "transfer")]
+    assert transfer["best_before"] > 75.0  # the public faces share the expression code
+    paths = write_audit(result, tmp_path / "report")
+    assert "| inversion |" in paths["markdown"].read_text()

@@ -407,7 +407,8 @@ class Evaluator:
 
     def attribute(self, task: AttributeTask, rep: Representation) -> Strongest | None:
         """The strongest attacker's Diff on an attribute to keep (UTKFace has no identities:
-        each image counts as its own person, folds are random)."""
+        each image counts as its own person, folds are random). The probes are untuned: an
+        attribute this strong is read at once, and the sweep of chosen points stays cheap."""
         if task.dataset not in self.data.datasets:
             return None
         emb = self.data.datasets[task.dataset]
@@ -418,7 +419,7 @@ class Evaluator:
         y = emb.table[task.column].iloc[known].astype(str).to_numpy()
         groups = np.array([f"{task.dataset}:{i}" for i in known])
         X = emb.X[known]
-        kwargs = self._kwargs(task.probes, self.settings.tune_probes)
+        kwargs = self._kwargs(task.probes, False)
         base = f"attribute|{task.name}|{len(known)}"
         before = self.cache.scores(f"{base}|x", lambda: attack(X, y, groups, **kwargs))
         after = self.cache.scores(f"{base}|{rep.key}", lambda: attack(rep(X), y, groups, **kwargs))

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from blindface.blinding import Blinder
+from blindface.blinding._weighting import Weighting, weighted_rows
 from blindface.study._data import FitSet
 from blindface.study._evaluate import Representation
 from blindface.study._settings import Study
@@ -85,11 +86,18 @@ def fit_key(method: str, params: dict[str, object], fitset: FitSet) -> str:
     return digest.hexdigest()[:16]
 
 
+def _split(params: Mapping[str, Any]) -> tuple[dict[str, Any], Weighting]:
+    """A candidate's estimator parameters, and its source weighting (``rows`` by default)."""
+    rest = dict(params)
+    return rest, rest.pop("weighting", "rows")
+
+
 def _folder(job: FitJob, study: Study) -> tuple[Blinder, Path]:
     from blindface.faces import embedder_label
 
-    estimator = make_blinder(job.method, job.params, study)
-    key = fit_key(job.method, estimator.get_params(), job.fitset)
+    params, weighting = _split(job.params)
+    estimator = make_blinder(job.method, params, study)
+    key = fit_key(job.method, {**estimator.get_params(), "weighting": weighting}, job.fitset)
     return (
         estimator,
         study.cache / "models" / f"{job.method}-{embedder_label(study.embedder)}-{key}",
@@ -103,8 +111,12 @@ def _fit(job: FitJob, study: Study) -> tuple[Path, float]:
     estimator, folder = _folder(job, study)
     start = time.perf_counter()
     fitset = job.fitset
+    rows = weighted_rows(fitset.source, _split(job.params)[1])
     estimator.fit(
-        fitset.X, expression=fitset.expression, subject=fitset.subject, source=fitset.source
+        fitset.X[rows],
+        expression=fitset.expression[rows],
+        subject=fitset.subject[rows],
+        source=fitset.source[rows],
     )
     seconds = time.perf_counter() - start
     estimator.save(folder)
