@@ -185,8 +185,8 @@ def test_repeated_stores_and_folders_are_all_used(tiny_data, tmp_path):
 
 
 def test_unknown_labels_warn_and_the_label_map_maps(tiny_data, tmp_path):
-    from blindface.blinding import fit_stores
     from blindface.datasets import DatasetWarning
+    from blindface.pipelines import fit_stores
 
     emo = np.flatnonzero(tiny_data.is_emotion_row)
     expression = tiny_data.expression[emo].copy()
@@ -208,7 +208,7 @@ def test_unknown_labels_warn_and_the_label_map_maps(tiny_data, tmp_path):
 
 def test_a_store_without_dataset_column_keeps_every_subject(tiny_data, tmp_path):
     """Regression: a length-1 Series aligned with row 0 only, dropping 63 of 64 subjects."""
-    from blindface.blinding._workflow import _labelled_rows
+    from blindface.pipelines._fit import _labelled_rows
 
     ids = np.flatnonzero(~tiny_data.is_emotion_row)
     path = _write_store(
@@ -225,7 +225,7 @@ def test_a_store_without_dataset_column_keeps_every_subject(tiny_data, tmp_path)
 
 def test_export_recognizer_cli(tmp_path):
     from blindface.blinding import INLP
-    from blindface.blinding._synthetic import make_embeddings
+    from blindface.testing import make_embeddings
 
     data = make_embeddings(n_features=128, n_identity_subjects=5, n_emotion_subjects=6)
     INLP(max_iter=2, random_state=0).fit(data.X, expression=data.expression).save(tmp_path / "m")

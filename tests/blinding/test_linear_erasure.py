@@ -11,7 +11,7 @@ from sklearn.model_selection import cross_val_score
 from sklearn.svm import LinearSVC
 
 from blindface.blinding import INLP, LEACE
-from blindface.blinding._synthetic import make_embeddings
+from blindface.testing import make_embeddings
 
 
 @pytest.fixture(scope="module")

@@ -86,7 +86,7 @@ def load(path: str | os.PathLike[str]) -> Blinder:
     Raises :class:`~blindface.blinding.ModelError` for a malformed model (naming the file and
     the problem) and :class:`FileNotFoundError` when there is none at ``path``.
     """
-    from blindface.blinding._persistence import read_model
+    from blindface.blinding.formats._persistence import read_model
 
     classes = {m.class_name: m.estimator for m in METHODS.values()}
     saved = read_model(path, {name: cls._schema() for name, cls in classes.items()})
@@ -95,39 +95,39 @@ def load(path: str | os.PathLike[str]) -> Blinder:
 
 register(
     "sensitivenets",
-    "blindface.blinding._sensitivenets:SensitiveNets",
+    "blindface.blinding.methods._sensitivenets:SensitiveNets",
     kind="paper",
     description="linear map trained with a triplet loss and a neutral-expression target "
     "against a retrained emotion classifier (Morales et al.)",
 )
 register(
     "lnl",
-    "blindface.blinding._lnl:LearningNotToLearn",
+    "blindface.blinding.methods._lnl:LearningNotToLearn",
     kind="paper",
     description="features for identity with minimal mutual information with the expression, "
     "adversarial with gradient reversal (Kim et al.)",
 )
 register(
     "leace",
-    "blindface.blinding._leace:LEACE",
+    "blindface.blinding.methods._leace:LEACE",
     kind="baseline",
     description="closed-form least-squares linear concept erasure (Belrose et al. 2023)",
 )
 register(
     "inlp",
-    "blindface.blinding._inlp:INLP",
+    "blindface.blinding.methods._inlp:INLP",
     kind="baseline",
     description="iterative nullspace projection of linear expression probes (Ravfogel et al.)",
 )
 register(
     "within_subject",
-    "blindface.blinding._within_subject:WithinSubjectProjection",
+    "blindface.blinding.methods._within_subject:WithinSubjectProjection",
     kind="beyond",
     description="project out the main directions in which one person's face varies",
 )
 register(
     "invariant",
-    "blindface.blinding._invariant:ExpressionInvariantMap",
+    "blindface.blinding.methods._invariant:ExpressionInvariantMap",
     kind="beyond",
     description="non-linear map under which a person's faces agree across expressions, with "
     "identity distillation and a final linear eraser for both threat models",

@@ -88,8 +88,9 @@ def fit_command(
     ),
 ) -> None:
     """Fit an emotion-blinding method on embedding stores and save it (with training curves)."""
-    from blindface.blinding import fit_stores, get_method
+    from blindface.blinding import get_method
     from blindface.datasets import DatasetLayoutError, read_label_map
+    from blindface.pipelines import fit_stores
 
     method = str(method_name.value)
     params = _parse_params(param, method)
@@ -141,7 +142,8 @@ def transform_command(
 ) -> None:
     """Blind the embeddings of a store; writes a store of the same columns."""
     from blindface._io import describe_error
-    from blindface.store import StoreError, transform_store
+    from blindface.pipelines import transform_store
+    from blindface.store import StoreError
 
     try:
         path = transform_store(

@@ -190,8 +190,8 @@ class BlindActor:
         self.fix = fix
 
     def __call__(self, batch: pa.Table) -> pa.Table:
+        from blindface.pipelines._transform import blind_table
         from blindface.store._format import read_row_group
-        from blindface.store._transform import blind_table
 
         blobs = []
         for unit in batch.to_pylist():

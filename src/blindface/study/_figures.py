@@ -28,13 +28,13 @@ def figures(
     log: Log,
 ) -> dict[str, str]:
     """Write every figure under ``study.out/figures``; return {name: path relative to out}."""
-    from blindface.blinding._workflow import plot_history
     from blindface.evaluation import (
         chance_level,
         feature_suppression_curve,
         plot_suppression_curves,
         plot_tsne,
     )
+    from blindface.pipelines._fit import plot_history
 
     settings = study.settings
     folder = study.out / "figures"

@@ -11,9 +11,9 @@ from concept_erasure import LeaceEraser, LeaceFitter
 from sklearn.utils.validation import check_is_fitted
 
 from blindface.blinding._base import AffineBlinder, FitInput
-from blindface.blinding._persistence import Shape
 from blindface.blinding._streaming import MomentStatistics
 from blindface.blinding._validation import require_counts
+from blindface.blinding.formats._persistence import Shape
 
 
 class LEACE(AffineBlinder):

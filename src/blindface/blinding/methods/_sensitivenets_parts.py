@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from blindface.blinding import _torch
+from blindface.blinding.nn import _torch
 
 #: images per subject in a triplet batch (FaceNet-style P x K sampling)
 _IMAGES_PER_SUBJECT = 4

@@ -18,11 +18,11 @@ from concept_erasure import LeaceFitter
 from sklearn.utils import check_random_state
 from torch.nn import functional as F
 
-from blindface.blinding import _torch
 from blindface.blinding._base import Blinder, FitInput, Layer, fold
-from blindface.blinding._persistence import AttributeKind
-from blindface.blinding._residual import Residual, residual_layers
-from blindface.blinding._training import train
+from blindface.blinding.formats._persistence import AttributeKind
+from blindface.blinding.nn import _torch
+from blindface.blinding.nn._residual import Residual, residual_layers
+from blindface.blinding.nn._training import train
 
 Snapshot = list[tuple[np.ndarray, np.ndarray]]
 #: Images per person in an identity batch (a batch holds ``batch_size // 4`` people).

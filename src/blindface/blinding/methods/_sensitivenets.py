@@ -18,10 +18,10 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from torch.nn import functional as F
 
-from blindface.blinding import _torch
 from blindface.blinding._base import AffineBlinder, FitInput, fold
-from blindface.blinding._persistence import AttributeKind, Shape
-from blindface.blinding._sensitivenets_parts import (
+from blindface.blinding._validation import check_embeddings, split_rows
+from blindface.blinding.formats._persistence import AttributeKind, Shape
+from blindface.blinding.methods._sensitivenets_parts import (
     Standardize,
     compact_linear,
     explained_variance,
@@ -30,8 +30,8 @@ from blindface.blinding._sensitivenets_parts import (
     pk_batch,
     semihard_triplet_loss,
 )
-from blindface.blinding._training import train
-from blindface.blinding._validation import check_embeddings, split_rows
+from blindface.blinding.nn import _torch
+from blindface.blinding.nn._training import train
 
 Layers = list[tuple[np.ndarray, np.ndarray]]
 
@@ -280,7 +280,7 @@ class SensitiveNets(AffineBlinder):
 
 
 class _Trainer:
-    """SensitiveNets' training for :func:`~blindface.blinding._training.train`: an iteration is
+    """SensitiveNets' training for :func:`~blindface.blinding.nn._training.train`: an iteration is
     a round of ``phi`` steps against a fixed ``w3``; validation retrains ``w3`` on ``phi(x)``
     and scores it on held-out expression rows."""
 

@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from blindface.blinding import _torch
 from blindface.blinding._base import Layer, fold
+from blindface.blinding.nn import _torch
 
 
 class Residual(nn.Module):

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar, cast
 
-from blindface.blinding._torch import progress_bar
+from blindface.blinding.nn._torch import progress_bar
 
 State = TypeVar("State")
 State_co = TypeVar("State_co", covariant=True)

@@ -9,9 +9,9 @@ from typing import ClassVar
 import numpy as np
 
 from blindface.blinding._base import AffineBlinder, FitInput
-from blindface.blinding._persistence import AttributeKind, Shape
 from blindface.blinding._streaming import MomentStatistics
 from blindface.blinding._validation import require_counts
+from blindface.blinding.formats._persistence import AttributeKind, Shape
 
 
 class WithinSubjectProjection(AffineBlinder):

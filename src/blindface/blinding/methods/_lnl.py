@@ -12,18 +12,18 @@ from sklearn.utils import check_random_state
 from torch import nn
 from torch.nn import functional as F
 
-from blindface.blinding import _torch
 from blindface.blinding._base import Blinder, FitInput, Layer
-from blindface.blinding._lnl_parts import (
+from blindface.blinding._validation import Labels, require_classes, split_rows
+from blindface.blinding.formats._persistence import AttributeKind
+from blindface.blinding.methods._lnl_parts import (
     CosineHead,
     neg_entropy,
     probe_accuracy,
     split_by_subject,
 )
-from blindface.blinding._persistence import AttributeKind
-from blindface.blinding._residual import Residual, residual_layers
-from blindface.blinding._training import train
-from blindface.blinding._validation import Labels, require_classes, split_rows
+from blindface.blinding.nn import _torch
+from blindface.blinding.nn._residual import Residual, residual_layers
+from blindface.blinding.nn._training import train
 
 PRIMARY_TASKS = ("subject", "gender", "ethnicity")
 SCHEDULES = ("dann", "constant")
@@ -269,7 +269,7 @@ class LearningNotToLearn(Blinder):
 
 
 class _Trainer:
-    """Learning not to Learn's training for :func:`~blindface.blinding._training.train`: an
+    """Learning not to Learn's training for :func:`~blindface.blinding.nn._training.train`: an
     iteration is an epoch; validation scores the primary head and fresh expression probes."""
 
     def __init__(

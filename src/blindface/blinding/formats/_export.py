@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from blindface.blinding import _onnx
 from blindface.blinding._base import Blinder
 from blindface.blinding._registry import load
+from blindface.blinding.formats import _onnx
 
 
 def export_recognizer(

@@ -10,8 +10,8 @@ from sklearn.svm import LinearSVC
 from sklearn.utils import check_random_state
 
 from blindface.blinding._base import AffineBlinder, FitInput
-from blindface.blinding._persistence import AttributeKind
 from blindface.blinding._validation import split_rows
+from blindface.blinding.formats._persistence import AttributeKind
 
 
 class INLP(AffineBlinder):
