@@ -7,16 +7,13 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from blindface.store._format import (
-    METADATA_KEY,
-    decode_embeddings,
-    embedding_column,
-    embedding_type,
-)
+from blindface.blinding import Blinder, load
+from blindface.pipelines._ray import ray_blinded_parts
+from blindface.store import ENGINES
+from blindface.store._format import map_embeddings, with_embedding_dim
 from blindface.store._layout import (
     WRITER_KEYS,
     check_target,
@@ -28,7 +25,7 @@ from blindface.store._progress import progress_bar
 
 
 def transform_store(
-    model: Any,
+    model: Blinder | str | os.PathLike[str],
     store: str | os.PathLike[str],
     out: str | os.PathLike[str],
     *,
@@ -54,9 +51,6 @@ def transform_store(
     progress
         Show a progress bar (rows blinded).
     """
-    from blindface.blinding import Blinder, load
-    from blindface.store._embed import ENGINES
-
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     out = Path(out)
@@ -67,7 +61,7 @@ def transform_store(
             "give the folder"
         )
     layout = open_store(store)
-    blinder: Any = model if isinstance(model, Blinder) else load(model)
+    blinder = model if isinstance(model, Blinder) else load(model)
     dim = layout.meta.get("dim")
     if dim is not None and int(blinder.n_features_in_) != dim:
         raise ValueError(
@@ -79,14 +73,14 @@ def transform_store(
         "model": None if isinstance(model, Blinder) else str(model),
         "source_dim": int(blinder.n_features_in_),
     }
-    schema = _blinded_schema(pq.read_schema(layout.files[0].path), int(blinder.n_features_out_))
+    schema = with_embedding_dim(pq.read_schema(layout.files[0].path), int(blinder.n_features_out_))
     with progress_bar(progress) as bar:
         task = bar.add_task(f"blinding ({engine})", total=layout.meta.get("n_images"))
         if engine == "local":
-            groups = (blind_table(table, blinder, schema) for table in layout.row_groups())
+            groups = (
+                map_embeddings(table, blinder.transform, schema) for table in layout.row_groups()
+            )
             return write_store_file(out, schema, _advancing(groups, bar, task), meta)
-        from blindface.store._ray import ray_blinded_parts
-
         parts = ray_blinded_parts(
             layout, str(model), schema, address=address, num_actors=num_actors
         )
@@ -98,22 +92,3 @@ def _advancing(tables: Iterable[pa.Table], bar: Any, task: Any) -> Iterator[pa.T
     for table in tables:
         yield table
         bar.advance(task, table.num_rows)
-
-
-def blind_table(table: pa.Table, blinder: Any, schema: pa.Schema) -> pa.Table:
-    """``table`` (a verified row group) with its embeddings blinded, as ``schema``."""
-    values, valid = decode_embeddings(table.column("embedding"))
-    blinded = np.zeros((len(values), schema.field("embedding").type.list_size), np.float32)
-    if valid.any():
-        blinded[valid] = blinder.transform(values[valid])
-    index = table.column_names.index("embedding")
-    table = table.set_column(index, schema.field("embedding"), embedding_column(blinded, valid))
-    return table.select(schema.names).cast(schema)
-
-
-def _blinded_schema(source: pa.Schema, dim: int) -> pa.Schema:
-    """The schema of ``source`` with a ``dim``-wide embedding and without the old footer."""
-    index = source.get_field_index("embedding")
-    schema = source.set(index, pa.field("embedding", embedding_type(dim)))
-    kept = {k: v for k, v in (source.metadata or {}).items() if k != METADATA_KEY}
-    return schema.with_metadata(kept)
