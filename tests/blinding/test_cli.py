@@ -208,7 +208,7 @@ def test_unknown_labels_warn_and_the_label_map_maps(tiny_data, tmp_path):
 
 def test_a_store_without_dataset_column_keeps_every_subject(tiny_data, tmp_path):
     """Regression: a length-1 Series aligned with row 0 only, dropping 63 of 64 subjects."""
-    from blindface.pipelines._fit import _labelled_rows
+    from blindface.pipelines import read_labelled
 
     ids = np.flatnonzero(~tiny_data.is_emotion_row)
     path = _write_store(
@@ -218,9 +218,8 @@ def test_a_store_without_dataset_column_keeps_every_subject(tiny_data, tmp_path)
         tiny_data.subject[ids],
         dataset=None,
     )
-    _, _, subject = _labelled_rows(path, keep_expressions=False, label_map=None)
-    assert all(s is not None for s in subject)
-    assert list(subject) == [f"ids:{s}" for s in tiny_data.subject[ids]]
+    rows = read_labelled(path, label=None)
+    assert list(rows.people) == [f"{path}:{s}" for s in tiny_data.subject[ids]]
 
 
 def test_export_recognizer_cli(tmp_path):

@@ -32,6 +32,7 @@ _LAZY = {
     "ModelError": "formats._persistence",
     "SensitiveNets": "methods._sensitivenets",
     "MomentStatistics": "_streaming",
+    "StreamingBlinder": "_streaming",
     "accumulate": "_streaming",
     "fit_statistics": "_streaming",
     "fit_streaming": "_streaming",
@@ -42,6 +43,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from blindface.blinding._base import Blinder
     from blindface.blinding._streaming import (
         MomentStatistics,
+        StreamingBlinder,
         accumulate,
         fit_statistics,
         fit_streaming,
@@ -73,6 +75,7 @@ __all__ = [
     "ModelError",
     "MomentStatistics",
     "SensitiveNets",
+    "StreamingBlinder",
     "WithinSubjectProjection",
     "accumulate",
     "export_recognizer",

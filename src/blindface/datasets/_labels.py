@@ -1,10 +1,70 @@
-"""The binary smiling task: one label for the datasets with expressions and for CelebA."""
+"""Labels read from a dataset table: the expression, the binary smiling task, and people.
+
+The one place that decides which expression a row has and which person it shows, for fitting
+a blinder (``blindface fit``), for auditing a store (``blindface audit``) and for the study
+(``blindface reproduce``), so that the three read the same rows the same way.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+import numpy as np
 import pandas as pd
 
+from blindface.datasets._schema import normalize_expressions
+
 SMILING_ATTRIBUTE = "Smiling"
+#: The expression a yes/no ``Smiling`` attribute stands for (the one rule, see
+#: :func:`expression_labels`).
+SMILING_EXPRESSIONS: dict[bool, str] = {True: "happy", False: "neutral"}
+
+
+def expression_labels(
+    table: pd.DataFrame, label_map: Mapping[str, str] | None = None, *, source: str = ""
+) -> np.ndarray:
+    """Each row's expression, one of :data:`EXPRESSIONS` or None where unknown.
+
+    A row's ``expression`` label, normalised with the synonym table (``label_map`` first;
+    labels it still does not know become None, counted in one :class:`DatasetWarning` that
+    names ``source``). A row without one takes CelebA's yes/no ``Smiling`` attribute where the
+    table has it, by one rule: ``Smiling`` True is ``happy``, False is ``neutral`` (an
+    approximation: a face that does not smile is taken as neutral). ``blindface fit``,
+    ``blindface audit`` and the study all read expressions through this function.
+
+    Returns
+    -------
+    numpy.ndarray
+        Object array of ``len(table)`` strings or None.
+    """
+    labels = np.full(len(table), None, dtype=object)
+    if "expression" in table.columns:
+        labels[:] = normalize_expressions(table["expression"], label_map, source=source)
+    if SMILING_ATTRIBUTE in table.columns:
+        smiles = pd.Series(table[SMILING_ATTRIBUTE], dtype="boolean").to_numpy(
+            dtype=object, na_value=None
+        )
+        for row in np.flatnonzero(pd.isna(labels) & ~pd.isna(smiles)):
+            labels[row] = SMILING_EXPRESSIONS[bool(smiles[row])]
+    return labels
+
+
+def person_ids(table: pd.DataFrame, source: str) -> np.ndarray:
+    """Each row's person as ``dataset:subject``, None where the row has no subject.
+
+    Subjects of two datasets are different people even when their ids agree, so ids are
+    qualified by the table's ``dataset`` column where it is given, else by ``source`` (the
+    store's path, so that two stores without a ``dataset`` column never share a person).
+    """
+    if "subject" not in table.columns:
+        return np.full(len(table), None, dtype=object)
+    subject = pd.Series(table["subject"], dtype="string").reset_index(drop=True)
+    dataset = pd.Series(source, index=subject.index, dtype="string")
+    if "dataset" in table.columns:
+        given = pd.Series(table["dataset"], dtype="string").reset_index(drop=True)
+        dataset = given.fillna(dataset)
+    qualified = dataset + ":" + subject
+    return qualified.to_numpy(dtype=object, na_value=None)
 
 
 def smiling(table: pd.DataFrame) -> pd.Series:

@@ -1,22 +1,29 @@
-"""Store-to-store workflows behind the command line: fit on Parquet stores, blind a store."""
+"""Fit a blinding method on embedding stores: in memory, or streamed part by part (locally or
+one Ray task per store file) for the methods that need only means and covariances."""
 
 from __future__ import annotations
 
 import functools
 import os
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from blindface._io import save_figure
-from blindface.blinding._base import Blinder
-from blindface.blinding._registry import get_method
-from blindface.blinding._streaming import MomentStatistics
+from blindface.blinding import (
+    Blinder,
+    MomentStatistics,
+    StreamingBlinder,
+    fit_statistics,
+    get_method,
+)
+from blindface.pipelines._rows import EXPRESSION, read_labelled, row_labels
+from blindface.store import count_parts, is_store_folder, iter_store_batches
+from blindface.store._ray import ray_session
 
 CURVES_NAME = "training_curves.png"
 
@@ -58,8 +65,6 @@ class StoreFit:
 def store_files(paths: StorePaths) -> list[Path]:
     """The stores named by ``paths``: files and partitioned stores as given, other folders as
     the stores they hold (``*.parquet`` files and partitioned store folders)."""
-    from blindface.store import is_store_folder
-
     items = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
     files: list[Path] = []
     for item in map(Path, items):
@@ -76,48 +81,6 @@ def store_files(paths: StorePaths) -> list[Path]:
         else:
             files.append(item)
     return files
-
-
-def _labels(
-    table: pd.DataFrame, source: str, *, keep_expressions: bool, label_map: Mapping[str, str] | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Normalised expressions and dataset-qualified subjects of a store's rows (object arrays,
-    None where missing)."""
-    from blindface.datasets import normalize_expressions
-
-    n = len(table)
-    if keep_expressions and "expression" in table:
-        expression = np.array(
-            normalize_expressions(table["expression"], label_map, source=source), dtype=object
-        )
-    else:
-        expression = np.full(n, None, dtype=object)
-    if "subject" in table:
-        if "dataset" in table:
-            dataset = table["dataset"].astype("string")
-        else:  # one index: a bare Series would align with row 0 only
-            dataset = pd.Series(Path(source).stem, index=table.index, dtype="string")
-        # subjects of different datasets are different people even when their ids coincide
-        qualified = dataset + ":" + table["subject"].astype("string")
-        subject = np.array([None if pd.isna(v) else str(v) for v in qualified], dtype=object)
-    else:
-        subject = np.full(n, None, dtype=object)
-    return expression, subject
-
-
-def _labelled_rows(
-    path: Path, *, keep_expressions: bool, label_map: Mapping[str, str] | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Embeddings of a store's embedded faces, with their labels (see :func:`_labels`)."""
-    from blindface.store import read_store
-
-    store = read_store(path)
-    ok = store.ok
-    table = store.table.iloc[np.flatnonzero(ok)].reset_index(drop=True)
-    expression, subject = _labels(
-        table, str(path), keep_expressions=keep_expressions, label_map=label_map
-    )
-    return store.embeddings[ok], expression, subject
 
 
 @dataclass
@@ -145,33 +108,24 @@ class _Tally:
 
 
 def _accumulate_part(
-    model: Blinder,
-    path: Path,
-    part: int,
-    keep_expressions: bool,
-    label_map: Mapping[str, str] | None,
+    path: Path, part: int, label: str | None, label_map: Mapping[str, str] | None
 ) -> tuple[MomentStatistics | None, _Tally]:
-    """One pass over one file of a store: its statistics for ``model`` and its tally (a Ray
-    task when the engine is ``ray``)."""
-    from blindface.blinding._streaming import accumulate
-    from blindface.store import iter_store_batches
-
+    """One pass over one file of a store: the statistics of its embedded rows (None when it
+    has none) and its tally (a Ray task when the engine is ``ray``)."""
+    statistics: MomentStatistics | None = None
     tally = _Tally()
+    for X, table in iter_store_batches(path, embedded_only=True, part=part):
+        expression, subject = row_labels(table, str(path), label=label, label_map=label_map)
+        tally.add(expression, subject)
+        statistics = statistics or MomentStatistics.empty(X.shape[1])
+        statistics.update(X, expression, subject)
+    return statistics, tally
 
-    def batches() -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        for X, table in iter_store_batches(path, embedded_only=True, part=part):
-            expression, subject = _labels(
-                table, str(path), keep_expressions=keep_expressions, label_map=label_map
-            )
-            tally.add(expression, subject)
-            yield X, expression, subject
 
-    try:
-        return accumulate(model, batches()), tally
-    except ValueError as error:  # a part with no embedded row adds nothing
-        if "no rows" in str(error):
-            return None, tally
-        raise
+def _label(role: str, use_identity_expressions: bool) -> str | None:
+    """What a source store's rows are labelled with: identity stores' expressions are dropped
+    unless asked for."""
+    return EXPRESSION if role == "expression" or use_identity_expressions else None
 
 
 def _fit_streaming(
@@ -185,26 +139,19 @@ def _fit_streaming(
 ) -> dict[tuple[str, str], _Tally]:
     """Fit a moments-only method in one pass over every store file, locally or one Ray task per
     file; the merged statistics give the same model as an in-memory fit."""
-    from blindface.blinding._streaming import fit_statistics
-    from blindface.store import count_parts
-
     jobs = [
-        (path, role, part, role == "expression" or use_identity_expressions)
+        (path, role, part, _label(role, use_identity_expressions))
         for path, role in sources
         for part in range(count_parts(path))
     ]
     if engine == "ray":
-        from blindface.store._ray import ray_session
-
         with ray_session(address, num_cpus=2) as ray:
             task = ray.remote(_accumulate_part)
             results = ray.get(
-                [task.remote(model, path, part, keep, label_map) for path, _, part, keep in jobs]
+                [task.remote(path, part, label, label_map) for path, _, part, label in jobs]
             )
     else:
-        results = [
-            _accumulate_part(model, path, part, keep, label_map) for path, _, part, keep in jobs
-        ]
+        results = [_accumulate_part(path, part, label, label_map) for path, _, part, label in jobs]
     parts = [stats for stats, _ in results if stats is not None]
     if not parts:
         raise ValueError("the stores hold no embedded row: nothing to fit on")
@@ -236,16 +183,16 @@ def fit_stores(
 
     ``embeddings`` (one store, several, or folders of stores) holds the expression-labelled
     rows (and possibly subjects); ``identity_embeddings`` adds identity rows (e.g. LFW), whose
-    expression labels are dropped unless ``use_identity_expressions``. Expression labels go
-    through :func:`blindface.datasets.normalize_expressions` (``label_map`` first); unknown
-    labels become missing, with a warning that counts them. The methods that need only means
+    expression labels are dropped unless ``use_identity_expressions``. Rows are read with
+    :func:`~blindface.pipelines.read_labelled`: the ``expression`` column normalised
+    (``label_map`` first; unknown labels become missing, with a warning that counts them),
+    else CelebA's yes/no ``Smiling`` by one rule (True ``happy``, False ``neutral``); people
+    are ``dataset:subject``. The methods that need only means
     and covariances (LEACE, WithinSubjectProjection) stream the stores with flat memory, on
     this machine (``engine="local"``) or one Ray task per store file (``engine="ray"``,
     ``address`` of a cluster or a local instance); the others read the rows into memory.
     Writes the model and, for the iterative methods, a ``training_curves.png`` into ``out``.
     """
-    from blindface.blinding._streaming import StreamingBlinder
-
     if engine not in ("local", "ray"):
         raise ValueError(f"engine must be 'local' or 'ray', got {engine!r}")
     entry = get_method(method)
@@ -274,13 +221,12 @@ def fit_stores(
             )
         parts, tallies = [], {}
         for path, role in sources:
-            keep = role == "expression" or use_identity_expressions
-            X, expression, subject = _labelled_rows(
-                path, keep_expressions=keep, label_map=label_map
+            rows = read_labelled(
+                path, label=_label(role, use_identity_expressions), label_map=label_map
             )
-            parts.append((X, expression, subject))
+            parts.append((rows.X, rows.labels, rows.people))
             tally = tallies.setdefault((str(path), role), _Tally())
-            tally.add(expression, subject)
+            tally.add(rows.labels, rows.people)
         dims = {p[0].shape[1] for p in parts}
         if len(dims) > 1:
             raise ValueError(f"the stores hold embeddings of different dimensions {sorted(dims)}")
@@ -301,7 +247,7 @@ def fit_stores(
 
 def plot_history(history: Iterable[Mapping[str, Any]], path: Path, *, title: str) -> Path:
     """One small panel per numeric quantity of a training history (per iteration), as PNG."""
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # lazy: matplotlib takes 0.4 s to import
 
     history = list(history)
     step_key = next(iter(history[0]))

@@ -14,18 +14,17 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from blindface.study._data import fit_expression
+from blindface.datasets import expression_labels, smiling
 
 
 def expression_label(name: str, table: pd.DataFrame) -> pd.Series:
-    """The harmonised expression (8 classes), NA where unknown."""
-    return pd.Series(fit_expression(name, table), index=table.index, dtype="string")
+    """The harmonised expression (8 classes; CelebA's ``Smiling`` as happy / neutral), NA where
+    unknown."""
+    return pd.Series(expression_labels(table, source=name), index=table.index, dtype="string")
 
 
 def smiling_label(name: str, table: pd.DataFrame) -> pd.Series:
     """Happy vs neutral, or CelebA's ``Smiling``: ``"smiling"`` / ``"not_smiling"``, NA else."""
-    from blindface.datasets import smiling
-
     values = smiling(table)
     return values.map({True: "smiling", False: "not_smiling"}).astype("string")
 
