@@ -3,25 +3,14 @@
 Leakage (Table I): ``leakage`` trains fresh, tuned probes on a representation to predict any
 categorical attribute; ``attribute_accuracy`` is the same protocol for attributes to keep
 (gender, ethnicity); ``compare_leakage`` and ``diff`` give the paper's Diff. Identity utility:
-``verification_accuracy`` (LFW protocol). Fairness (Table II): CelebA training-set builders,
-``fairness_report`` and ``fairness_experiment``. Figures: ``plot_tsne``,
+``verification_accuracy`` (LFW protocol). Fairness: ``fairness_metrics`` (Table II's columns;
+the CelebA experiment itself is the study's). Figures: ``plot_tsne``,
 ``feature_suppression_curve`` + ``plot_suppression_curves``, ``plot_tradeoff``.
 """
 
 from __future__ import annotations
 
-from blindface.evaluation._fairness import (
-    CELL_WEIGHTS,
-    attractiveness_classifier,
-    build_celeba_test_set,
-    build_celeba_training_set,
-    celeba_fairness_split,
-    fairness_experiment,
-    fairness_metrics,
-    fairness_report,
-    largest_set_size,
-    split_celeba_subjects,
-)
+from blindface.evaluation._fairness import fairness_metrics
 from blindface.evaluation._figures import plot_suppression_curves, plot_tradeoff, plot_tsne
 from blindface.evaluation._leakage import (
     attribute_accuracy,
@@ -54,7 +43,6 @@ from blindface.evaluation.verification import (
 )
 
 __all__ = [
-    "CELL_WEIGHTS",
     "THREATS",
     "Threat",
     "ThreatView",
@@ -68,28 +56,20 @@ __all__ = [
     "PROBES",
     "SPLITTERS",
     "Probe",
-    "attractiveness_classifier",
     "attribute_accuracy",
-    "build_celeba_test_set",
-    "build_celeba_training_set",
-    "celeba_fairness_split",
     "chance_level",
     "compare_leakage",
     "cosine_scores",
     "diff",
     "above_chance",
-    "fairness_experiment",
     "fairness_metrics",
-    "fairness_report",
     "feature_suppression_curve",
-    "largest_set_size",
     "leakage",
     "make_probe",
     "plot_suppression_curves",
     "plot_tradeoff",
     "plot_tsne",
     "random_80_20",
-    "split_celeba_subjects",
     "subject_disjoint",
     "summarise_suppression",
     "verification_accuracy",

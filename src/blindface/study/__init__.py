@@ -2,8 +2,9 @@
 
 Data flow (one module each): ``_settings`` (what a run is) -> ``_data`` (embed; who fits, who
 evaluates) -> ``_tasks`` (the declarative list of what is measured) -> ``_fitting`` (cached
-blinders) -> ``_evaluate`` (leakage and utility rows) -> ``_figures``, ``_table2`` ->
-``_report`` and ``_schema`` (``report.md``, ``results.json``) -> ``_run`` (the whole run).
+blinders) -> ``_evaluate`` (leakage and utility rows) -> ``_figures``, ``_table2`` (with
+``_fairness``, Table II's CelebA experiment) -> ``_report`` and ``_schema`` (``report.md``,
+``results.json``) -> ``_run`` (the whole run).
 Settings and data can be injected, so a tiny synthetic study runs without any face data.
 """
 
@@ -18,6 +19,17 @@ from blindface.study._data import (
     fit_set,
     verification_pairs,
 )
+from blindface.study._fairness import (
+    CELL_WEIGHTS,
+    attractiveness_classifier,
+    build_celeba_test_set,
+    build_celeba_training_set,
+    celeba_fairness_split,
+    fairness_experiment,
+    fairness_report,
+    largest_set_size,
+    split_celeba_subjects,
+)
 from blindface.study._report import render_report, write_report
 from blindface.study._rows import Rows, with_diffs
 from blindface.study._run import run_study
@@ -26,6 +38,7 @@ from blindface.study._settings import FULL, PROBES, QUICK, Study, StudySettings
 from blindface.study._tasks import LEAKAGE_TASKS, UTILITY_TASKS, LeakageTask, UtilityTask
 
 __all__ = [
+    "CELL_WEIGHTS",
     "DATASETS",
     "EXPRESSION_DATASETS",
     "FULL",
@@ -42,11 +55,19 @@ __all__ = [
     "StudyData",
     "StudySettings",
     "UtilityTask",
+    "attractiveness_classifier",
+    "build_celeba_test_set",
+    "build_celeba_training_set",
+    "celeba_fairness_split",
     "embed_study_data",
+    "fairness_experiment",
+    "fairness_report",
     "fit_halves",
     "fit_set",
+    "largest_set_size",
     "render_report",
     "run_study",
+    "split_celeba_subjects",
     "verification_pairs",
     "with_diffs",
     "write_report",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from blindface.study._data import StudyData
+from blindface.study._fairness import fairness_experiment
 from blindface.study._fitting import Fitted
 from blindface.study._rows import Rows
 from blindface.study._settings import Study
@@ -17,8 +18,6 @@ def table2(
 ) -> None:
     """Equality of opportunity of x (unbiased and biased training) and of each in-domain
     blinder (biased training). The blinders never saw the Table II test people."""
-    from blindface.evaluation import fairness_experiment
-
     if "celeba" not in data.datasets:
         return
     celeba = data.datasets["celeba"]
