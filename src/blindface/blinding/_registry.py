@@ -1,6 +1,6 @@
 """The one registry of blinding methods: name -> class, kind and a one-line description.
 
-The command line's ``--method`` choices, :func:`blindface.blinding.fit_stores`, the study's
+The command line's ``--method`` choices, :func:`blindface.pipelines.fit_stores`, the study's
 blinders and :func:`load` all read it. A new method is one line::
 
     register("my_method", MyBlinder, kind="beyond", description="what it removes, and how")
@@ -16,6 +16,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
+
+from blindface.blinding.formats._persistence import read_model
 
 if TYPE_CHECKING:  # the classes are imported when first used: listing names needs no PyTorch
     from blindface.blinding._base import Blinder
@@ -86,8 +88,6 @@ def load(path: str | os.PathLike[str]) -> Blinder:
     Raises :class:`~blindface.blinding.ModelError` for a malformed model (naming the file and
     the problem) and :class:`FileNotFoundError` when there is none at ``path``.
     """
-    from blindface.blinding.formats._persistence import read_model
-
     classes = {m.class_name: m.estimator for m in METHODS.values()}
     saved = read_model(path, {name: cls._schema() for name, cls in classes.items()})
     return classes[saved.method]._from_saved(saved, Path(path))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import typer
 
 from blindface.cli._app import app
@@ -46,8 +48,7 @@ def audit_command(
     """Measure how much of a label (the expression by default) fresh probes read from a store,
     on people they never saw, under the population and relative threat models, before and after
     each blinder; plus the identity kept (ROC AUC, TAR at FAR 0.1 %)."""
-    import json
-
+    # lazy: `blindface --help` starts without pandas, pyarrow and scikit-learn
     from rich.console import Console
 
     from blindface.audit import AuditError, audit, write_audit

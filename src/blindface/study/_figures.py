@@ -8,6 +8,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from blindface._io import save_figure
+from blindface.evaluation import (
+    chance_level,
+    feature_suppression_curve,
+    plot_suppression_curves,
+    plot_tsne,
+)
+from blindface.pipelines import plot_history
 from blindface.study._data import StudyData
 from blindface.study._evaluate import task_rows
 from blindface.study._fitting import Fitted
@@ -28,14 +36,6 @@ def figures(
     log: Log,
 ) -> dict[str, str]:
     """Write every figure under ``study.out/figures``; return {name: path relative to out}."""
-    from blindface.evaluation import (
-        chance_level,
-        feature_suppression_curve,
-        plot_suppression_curves,
-        plot_tsne,
-    )
-    from blindface.pipelines._fit import plot_history
-
     settings = study.settings
     folder = study.out / "figures"
     made: dict[str, str] = {}
@@ -126,8 +126,6 @@ def worst_probe_diffs(rows: Sequence[Row]) -> pd.DataFrame:
 def plot_threat_tradeoff(rows: Sequence[Row], path: Path, *, title: str) -> Path | None:
     """LFW verification loss vs worst-probe Diff (mean over datasets), per threat and method."""
     from matplotlib.figure import Figure
-
-    from blindface._io import save_figure
 
     worst = worst_probe_diffs(rows)
     identity = {

@@ -11,6 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
+from blindface._io import write_json
+from blindface.blinding import Blinder, get_method, load
+from blindface.faces import embedder_label
 from blindface.study._data import FitSet
 from blindface.study._settings import Study
 
@@ -23,18 +26,16 @@ class Fitted:
     """A fitted blinder, how long its fit took, and where it is cached."""
 
     method: str
-    model: object
+    model: Blinder
     seconds: float
     folder: Path
 
     def transform(self, X: np.ndarray) -> np.ndarray:
-        return np.asarray(self.model.transform(X), dtype=np.float32)  # type: ignore[attr-defined]
+        return np.asarray(self.model.transform(X), dtype=np.float32)
 
 
-def make_blinder(method: str, study: Study) -> object:
+def make_blinder(method: str, study: Study) -> Blinder:
     """The registered method with the study's seed and per-method settings."""
-    from blindface.blinding import get_method
-
     entry = get_method(method)
     estimator = entry.create()
     params = {"random_state": study.seed, **study.settings.blinder_params.get(method, {})}
@@ -54,30 +55,24 @@ def fit_key(method: str, params: dict[str, object], fitset: FitSet) -> str:
 
 def fit_blinder(method: str, fitset: FitSet, study: Study, log: Log, *, label: str) -> Fitted:
     """Fit ``method`` on ``fitset`` (``label`` names the setting in messages), or reload it."""
-    import blindface
-    from blindface._io import write_json
-    from blindface.faces import embedder_label
-
     estimator = make_blinder(method, study)
-    params = estimator.get_params()  # type: ignore[attr-defined]
+    params = estimator.get_params()
     key = fit_key(method, params, fitset)
     folder = study.cache / "models" / f"{method}-{embedder_label(study.embedder)}-{key}"
     timing = folder / FIT_TIME_NAME
     if (folder / "config.json").exists() and timing.exists():
         log(f"{label}: {method} reused from {folder}")
         seconds = float(json.loads(timing.read_text())["seconds"])
-        return Fitted(method, blindface.load(folder), seconds, folder)
+        return Fitted(method, load(folder), seconds, folder)
     n_expr = int(sum(v is not None for v in fitset.expression))
     log(
         f"{label}: fitting {method} on {len(fitset.X)} embeddings of {fitset.n_people} people "
         f"({n_expr} with an expression)"
     )
     start = time.perf_counter()
-    estimator.fit(  # type: ignore[attr-defined]
-        fitset.X, expression=fitset.expression, subject=fitset.subject
-    )
+    estimator.fit(fitset.X, expression=fitset.expression, subject=fitset.subject)
     seconds = time.perf_counter() - start
-    estimator.save(folder)  # type: ignore[attr-defined]
+    estimator.save(folder)
     write_json(timing, {"seconds": seconds})
     log(f"{label}: {method} fitted in {seconds:.1f} s")
     return Fitted(method, estimator, seconds, folder)

@@ -9,6 +9,8 @@ from typing import Any
 
 import pandas as pd
 
+from blindface._io import write_text
+
 Row = Mapping[str, Any]
 
 #: The paper's Table II (equality of opportunity) beside ours.
@@ -230,6 +232,4 @@ def render_report(results: Mapping[str, Any]) -> str:
 
 def write_report(results: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
     """Write ``report.md`` (atomically) next to the figures it links to."""
-    from blindface._io import write_text
-
     return write_text(path, render_report(results))

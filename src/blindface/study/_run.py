@@ -20,8 +20,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import sklearn
 
+from blindface._io import write_json
 from blindface._version import __version__
+from blindface.blinding import get_method
 from blindface.study._data import (
     DATASETS,
     EXPRESSION_DATASETS,
@@ -31,9 +34,12 @@ from blindface.study._data import (
     fit_set,
 )
 from blindface.study._evaluate import leakage_rows, paper_protocol_rows, task_rows, utility_rows
+from blindface.study._figures import figures
 from blindface.study._fitting import Fitted, fit_blinder
+from blindface.study._report import write_report
 from blindface.study._rows import Row, Rows, with_diffs
 from blindface.study._settings import Study
+from blindface.study._table2 import table2
 from blindface.study._tasks import LEAKAGE_TASKS, UTILITY_TASKS
 
 Log = Callable[[str], None]
@@ -116,11 +122,6 @@ def run_study(study: Study, log: Log = print, data: StudyData | None = None) -> 
 
     ``data`` replaces the embedding stage (tests inject synthetic embeddings).
     """
-    from blindface._io import write_json
-    from blindface.study._figures import figures
-    from blindface.study._report import write_report
-    from blindface.study._table2 import table2
-
     started = time.perf_counter()
     study.out.mkdir(parents=True, exist_ok=True)
     stages = study.out / "stages"
@@ -210,10 +211,6 @@ def _diffs(rows: list[Row]) -> list[Row]:
 def _config(
     study: Study, data: StudyData, halves: Mapping[str, frozenset[str]], fit_times: dict
 ) -> dict[str, Any]:
-    import sklearn
-
-    from blindface.blinding import get_method
-
     methods = study.method_names
     return {
         "embedder": study.embedder,

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from blindface.blinding import METHODS
+
 #: The probes of every leakage row (the evaluation registry's names).
 PROBES: tuple[str, ...] = ("mlp", "svm", "rf", "logreg", "knn")
 
@@ -118,8 +120,6 @@ class Study:
     def method_names(self) -> tuple[str, ...]:
         if self.methods is not None:
             return self.methods
-        from blindface.blinding import METHODS
-
         return tuple(METHODS)
 
     @property

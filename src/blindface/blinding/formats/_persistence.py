@@ -46,7 +46,6 @@ __all__ = [
     "ModelSchema",
     "SavedModel",
     "read_model",
-    "write_atomic",  # for transform_store, which moves to blindface.store
     "write_model",
 ]
 
