@@ -49,6 +49,34 @@ def test_leace_eraser_matches_the_package(erased, linear_data):
     np.testing.assert_allclose(model.transform(X), expected, atol=1e-5)
 
 
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    d=st.integers(2, 12),
+    n_classes=st.integers(2, 5),
+    method=st.sampled_from(["leace", "orth"]),
+    shrinkage=st.booleans(),
+    affine=st.booleans(),
+)
+def test_closed_form_equals_concept_erasure(seed, d, n_classes, method, shrinkage, affine):
+    """Our LEACE from moments is concept-erasure's LeaceFitter, option for option."""
+    import torch
+    from concept_erasure import LeaceFitter
+
+    from blindface.blinding._eraser import fit_eraser
+
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(0, n_classes, 200)
+    X = rng.normal(size=(200, d)) @ rng.normal(size=(d, d)) + rng.normal(size=(n_classes, d))[codes]
+    options = {"method": method, "shrinkage": shrinkage, "affine": affine}
+    weight, bias = fit_eraser(X, codes, n_classes, **options).affine()
+    one_hot = torch.nn.functional.one_hot(torch.from_numpy(codes), n_classes).double()
+    eraser = LeaceFitter.fit(torch.from_numpy(X), one_hot, **options).eraser
+    np.testing.assert_allclose(weight, eraser.P.numpy(), atol=1e-8)
+    expected = X[:5] - eraser(torch.from_numpy(X[:5])).numpy()
+    np.testing.assert_allclose(X[:5] - (X[:5] @ weight.T + bias), expected, atol=1e-8)
+
+
 @settings(max_examples=15, deadline=None)
 @given(
     seed=st.integers(0, 10_000),

@@ -14,11 +14,11 @@ from typing import ClassVar
 
 import numpy as np
 import torch
-from concept_erasure import LeaceFitter
 from sklearn.utils import check_random_state
 from torch.nn import functional as F
 
 from blindface.blinding._base import Blinder, FitInput, Layer, fold
+from blindface.blinding._eraser import fit_eraser
 from blindface.blinding.formats._persistence import AttributeKind
 from blindface.blinding.nn import _torch
 from blindface.blinding.nn._residual import Residual, residual_layers
@@ -389,15 +389,11 @@ def _eraser(Z: np.ndarray, data: FitInput) -> tuple[np.ndarray, np.ndarray]:
     population = unit[labelled] - unit[labelled].mean(axis=0)
     features = np.concatenate([population, *differences])
     codes = np.concatenate([expr.codes[labelled], *labels])
-    targets = F.one_hot(torch.from_numpy(codes), len(expr.classes)).double()
     try:
-        eraser = LeaceFitter.fit(torch.from_numpy(features), targets).eraser
-    except RuntimeError:  # torch's LinAlgError: a degenerate covariance, use the orthogonal one
-        eraser = LeaceFitter.fit(torch.from_numpy(features), targets, method="orth").eraser
-    left, right = eraser.proj_left.numpy(), eraser.proj_right.numpy()
-    removed = left @ right
-    mean = eraser.bias.numpy() if eraser.bias is not None else np.zeros(Z.shape[1])
-    return np.eye(Z.shape[1]) - removed, removed @ mean
+        eraser = fit_eraser(features, codes, len(expr.classes))
+    except np.linalg.LinAlgError:  # a degenerate covariance: use the orthogonal projection
+        eraser = fit_eraser(features, codes, len(expr.classes), method="orth")
+    return eraser.affine()
 
 
 def _class_code(classes: np.ndarray, name: str) -> int | None:

@@ -3,31 +3,34 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
-import torch
-from concept_erasure import LeaceEraser, LeaceFitter
 from sklearn.utils.validation import check_is_fitted
 
 from blindface.blinding._base import AffineBlinder, FitInput
+from blindface.blinding._eraser import leace_eraser
 from blindface.blinding._streaming import MomentStatistics
 from blindface.blinding._validation import require_counts
 from blindface.blinding.formats._persistence import Shape
 
+if TYPE_CHECKING:
+    from concept_erasure import LeaceEraser
+
 
 class LEACE(AffineBlinder):
-    """Least-squares concept erasure of the expression, fitted with ``concept-erasure``.
+    """Least-squares concept erasure of the expression (the closed form of Belrose et al.).
 
     After erasure no linear classifier predicts the expression better than a constant one (on
     the fitting distribution) while the embeddings move as little as possible. Only the rows
     with an expression label are used (one-hot targets); ``subject`` is accepted and ignored.
 
     The eraser needs only means and covariances, so it also fits in one pass over batches
-    (:func:`~blindface.blinding.fit_streaming`, as ``LeaceFitter.update`` does), with the
-    statistics of partitions mergeable. The output keeps the input's geometry (the map moves
-    each embedding as little as possible, mean kept), so it is compared by cosine like the
-    embedding it replaces; it is not re-normalised.
+    (:func:`~blindface.blinding.fit_streaming`), with the statistics of partitions mergeable;
+    it is computed as ``concept-erasure``'s ``LeaceFitter`` computes it, with the same
+    options. The output keeps the input's geometry (the map moves each embedding as little as
+    possible, mean kept), so it is compared by cosine like the embedding it replaces; it is not
+    re-normalised.
 
     Parameters
     ----------
@@ -88,56 +91,43 @@ class LEACE(AffineBlinder):
         statistics = MomentStatistics.empty(data.n_features)
         self._fit_statistics(statistics.add(data.X, data.expression, data.subject))
 
-    def _fitter(self, n_features: int, n_classes: int) -> LeaceFitter:
-        if self.method not in ("leace", "orth"):
-            raise ValueError(f"method must be 'leace' or 'orth', got {self.method!r}")
-        return LeaceFitter(
-            n_features,
-            n_classes,
-            method=self.method,  # type: ignore[arg-type]
-            affine=self.affine,
-            constrain_cov_trace=self.constrain_cov_trace,
-            shrinkage=self.shrinkage,
-            svd_tol=self.svd_tol,
-            dtype=torch.float64,
-        )
-
     def _fit_statistics(self, statistics: MomentStatistics) -> LEACE:
         """Fit from accumulated statistics (see :func:`~blindface.blinding.fit_streaming`):
-        the eraser needs only the expression rows' mean, covariance and class means."""
+        the eraser needs only the expression rows' mean, covariance and class sums."""
         moments, groups = statistics.expression, statistics.classes
         classes = groups.labels()
         counts = np.array([groups.counts[c] for c in classes.tolist()], dtype=np.float64)
         require_counts(counts, "expression")
-        d = statistics.n_features
-        fitter = self._fitter(d, len(classes))
         sums = np.stack([groups.sums[c] for c in classes.tolist()])
-        # LeaceFitter's own accumulators, as its update() would leave them after all the rows
-        fitter.n = torch.tensor(moments.n)
-        fitter.mean_x = torch.from_numpy(moments.mean.copy())
-        fitter.mean_z = torch.from_numpy(counts / moments.n)
-        fitter.sigma_xz_ = torch.from_numpy((sums - counts[:, None] * moments.mean).T.copy())
-        if fitter.sigma_xx_ is not None:
-            fitter.sigma_xx_ = torch.from_numpy(moments.scatter.copy())
-        eraser = fitter.eraser
-        left = eraser.proj_left.numpy()
-        right = eraser.proj_right.numpy()  # LeaceEraser stores it as (r, d)
-        mean = eraser.bias.numpy() if eraser.bias is not None else np.zeros(d)
-        removed = left @ right
+        eraser = leace_eraser(
+            moments.n,
+            moments.mean,
+            moments.scatter,
+            (sums - counts[:, None] * moments.mean).T,
+            method=self.method,
+            affine=self.affine,
+            constrain_cov_trace=self.constrain_cov_trace,
+            shrinkage=self.shrinkage,
+            svd_tol=self.svd_tol,
+        )
+        weight, bias = eraser.affine()
         self._set_fitted(
-            d,
+            statistics.n_features,
             classes,
-            proj_left_=left.astype(np.float32),
-            proj_right_=np.ascontiguousarray(right.T, dtype=np.float32),
-            mean_=mean.astype(np.float32),
-            weight_=(np.eye(d) - removed).astype(np.float32),
-            bias_=(removed @ mean).astype(np.float32),
+            proj_left_=eraser.proj_left.astype(np.float32),
+            proj_right_=np.ascontiguousarray(eraser.proj_right.T, dtype=np.float32),
+            mean_=eraser.mean.astype(np.float32),
+            weight_=weight.astype(np.float32),
+            bias_=bias.astype(np.float32),
         )
         return self
 
     @property
     def eraser_(self) -> LeaceEraser:
         """The fitted ``concept_erasure.LeaceEraser`` (float64), rebuilt from the stored arrays."""
+        import torch  # lazy: only this view of the fitted eraser needs PyTorch
+        from concept_erasure import LeaceEraser
+
         check_is_fitted(self)
         return LeaceEraser(
             torch.from_numpy(np.asarray(self.proj_left_, np.float64)),
