@@ -247,8 +247,10 @@ class LearningNotToLearn(Blinder):
             result = train(
                 trainer,
                 max_iter=self.max_iter,
-                patience=self.patience,
                 description="Learning not to Learn",
+                keep="best",
+                criterion=trainer.criterion,
+                patience=self.patience,
                 verbose=self.verbose,
             )
         self._set_fitted(

@@ -243,8 +243,10 @@ class SensitiveNets(AffineBlinder):
             result = train(
                 trainer,
                 max_iter=self.max_iter,
-                patience=self.patience,
                 description="SensitiveNets",
+                keep="best",
+                criterion=trainer.criterion,
+                patience=self.patience,
                 verbose=self.verbose,
                 keep_initial=False,
             )

@@ -1,12 +1,13 @@
-"""The one training loop of the trained methods (SensitiveNets, Learning not to Learn).
+"""The one training loop of the trained methods (SensitiveNets, Learning not to Learn,
+ExpressionInvariantMap).
 
 A method describes its training as a :class:`Trainer` (prepare in its constructor, one
-optimisation ``step``, ``validate`` after each iteration, the early-stopping ``criterion`` and a
-``snapshot`` of the weights to keep); :func:`train` runs it: validation before the first
-iteration, ``steps_per_iter`` steps per iteration with a progress bar, :class:`EarlyStopping`
-on the criterion, and a :class:`TrainingResult` with the history and the best snapshot. This
-is the split of fairlearn's adversarial mitigation (a backend engine that owns the step, a
-shared loop that owns the schedule).
+optimisation ``step``, ``validate`` after each iteration and a ``snapshot`` of the weights);
+:func:`train` runs it: validation before the first iteration, ``steps_per_iter`` steps per
+iteration with a progress bar, and a :class:`TrainingResult` with the history and the kept
+snapshot: the best by a criterion with early stopping (``keep="best"``), or the last of a fixed
+schedule (``keep="last"``). This is the split of fairlearn's adversarial mitigation (a backend
+engine that owns the step, a shared loop that owns the schedule).
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar, cast
+from typing import Generic, Literal, Protocol, TypeVar, cast
 
 from blindface.blinding.nn._torch import progress_bar
 
 State = TypeVar("State")
 State_co = TypeVar("State_co", covariant=True)
+Keep = Literal["best", "last"]
+Criterion = Callable[[dict[str, float]], float]
 
 
 class Trainer(Protocol[State_co]):
@@ -38,12 +41,8 @@ class Trainer(Protocol[State_co]):
         """Scores recorded after each iteration and before the first one."""
         ...
 
-    def criterion(self, record: dict[str, float]) -> float:
-        """The early-stopping score of one history record: lower is better."""
-        ...
-
     def snapshot(self) -> State_co:
-        """A copy of the weights, kept when the criterion is the best so far."""
+        """A copy of the weights (of the best iteration so far, or of the last)."""
         ...
 
 
@@ -86,21 +85,31 @@ def train(
     trainer: Trainer[State],
     *,
     max_iter: int,
-    patience: int,
     description: str,
+    keep: Keep = "best",
+    criterion: Criterion | None = None,
+    patience: int = 1,
     verbose: int = 0,
     keep_initial: bool = True,
 ) -> TrainingResult[State]:
-    """Run ``trainer`` for at most ``max_iter`` iterations with early stopping.
+    """Run ``trainer`` for at most ``max_iter`` iterations; keep its best or its last state.
 
-    ``keep_initial=False``: the state before training (iteration 0) is never the one kept.
+    ``keep="best"``: the snapshot whose history record scores lowest by ``criterion``, and
+    training stops after ``patience`` iterations without a better score (``keep_initial=False``:
+    the state before training, iteration 0, is never the one kept). ``keep="last"``: a fixed
+    schedule, every iteration runs and the last state is kept (``criterion`` and ``patience``
+    are not used).
     """
+    if keep not in ("best", "last"):
+        raise ValueError(f"keep must be 'best' or 'last', got {keep!r}")
     if max_iter < 1 or patience < 1:
         raise ValueError(f"max_iter and patience must be at least 1, got {max_iter}, {patience}")
+    if keep == "best" and criterion is None:
+        raise ValueError("keep='best' needs the criterion that says which iteration is best")
     history = [{"iteration": 0, **trainer.validate()}]
-    stopper: EarlyStopping[State] = EarlyStopping(patience)
-    if keep_initial:
-        stopper.update(0, trainer.criterion(history[0]), trainer.snapshot)
+    stopper: EarlyStopping[State] = EarlyStopping(patience if keep == "best" else max_iter)
+    if keep == "best" and keep_initial:
+        stopper.update(0, cast(Criterion, criterion)(history[0]), trainer.snapshot)
     steps = trainer.steps_per_iter
     total = max_iter * steps
     done = 0
@@ -114,7 +123,11 @@ def train(
                 advance(status=f"iteration {iteration}")
             record = {"iteration": iteration, **sums, **trainer.validate()}
             history.append(record)
-            if stopper.update(iteration, trainer.criterion(record), trainer.snapshot):
+            if keep == "best" and stopper.update(
+                iteration, cast(Criterion, criterion)(record), trainer.snapshot
+            ):
                 break
+    if keep == "last":
+        return TrainingResult(history, max_iter, trainer.snapshot(), max_iter)
     best = cast(State, stopper.best_state)  # set: at least one iteration was recorded
     return TrainingResult(history, stopper.best_iter, best, len(history) - 1)
