@@ -20,13 +20,12 @@ from torch.nn import functional as F
 from blindface.blinding._base import Blinder, FitInput, Layer, fold
 from blindface.blinding._eraser import fit_eraser
 from blindface.blinding.formats._persistence import AttributeKind
-from blindface.blinding.nn import _torch
+from blindface.blinding.nn import _layers, _training
 from blindface.blinding.nn._residual import Residual, residual_layers
+from blindface.blinding.nn._sampling import IMAGES_PER_PERSON, pk_batch
 from blindface.blinding.nn._training import train
 
 Snapshot = list[tuple[np.ndarray, np.ndarray]]
-#: Images per person in an identity batch (a batch holds ``batch_size // 4`` people).
-IMAGES_PER_PERSON = 4
 
 
 class ExpressionInvariantMap(Blinder):
@@ -166,7 +165,7 @@ class ExpressionInvariantMap(Blinder):
         if not self.max_passes > 0:
             raise ValueError(f"max_passes must be > 0, got {self.max_passes}")
         rng = check_random_state(self.random_state)
-        with _torch.seeded(rng.randint(2**31 - 1)):
+        with _training.seeded(rng.randint(2**31 - 1)):
             trainer = _Trainer(self, data, rng)
             result = train(
                 trainer,
@@ -221,7 +220,7 @@ class _Trainer:
 
     def __init__(self, model: ExpressionInvariantMap, data: FitInput, rng: np.random.RandomState):
         self.model, self.rng = model, rng
-        self.hidden = _torch.check_layer_sizes(model.hidden_layer_sizes, "hidden_layer_sizes")
+        self.hidden = _layers.check_layer_sizes(model.hidden_layer_sizes, "hidden_layer_sizes")
         self.X = torch.from_numpy(data.X)
         people = [p for p in _people(data.subject.codes) if len(p) >= 2]
         if len(people) < 4:
@@ -255,7 +254,7 @@ class _Trainer:
             else self.train_pairs.sample(4 * model.batch_size, state)
         )
         self.val_identity_batches = [
-            _identity_batch(self.val_people, model.batch_size, state) for _ in range(4)
+            pk_batch(self.val_people, model.batch_size, state) for _ in range(4)
         ]
 
     def _losses(self, pairs: tuple[np.ndarray, np.ndarray], identity: np.ndarray):
@@ -277,7 +276,7 @@ class _Trainer:
         batch = self.model.batch_size
         losses = self._losses(
             self.train_pairs.sample(batch, self.rng),
-            _identity_batch(self.train_people, batch, self.rng),
+            pk_batch(self.train_people, batch, self.rng),
         )
         self.optimizer.zero_grad()
         self._total(losses).backward()
@@ -292,7 +291,7 @@ class _Trainer:
         return out
 
     def snapshot(self) -> Snapshot:
-        return _torch.layer_arrays(self.net)
+        return _layers.layer_arrays(self.net)
 
 
 @dataclass(frozen=True)
@@ -329,17 +328,6 @@ def _partners(people: list[np.ndarray], expr: np.ndarray) -> _Pairs:
     as_array = lambda values: np.asarray(values, dtype=np.int64)  # noqa: E731
     flat = np.concatenate(candidates) if candidates else as_array([])
     return _Pairs(as_array(anchors), as_array(starts), as_array(stops), flat.astype(np.int64))
-
-
-def _identity_batch(people: list[np.ndarray], size: int, rng: np.random.RandomState) -> np.ndarray:
-    """Up to ``IMAGES_PER_PERSON`` random images of each of ``size // 4`` random people."""
-    chosen = rng.choice(len(people), min(len(people), size // IMAGES_PER_PERSON), replace=False)
-    return np.concatenate(
-        [
-            rng.choice(people[c], min(IMAGES_PER_PERSON, len(people[c])), replace=False)
-            for c in chosen
-        ]
-    )
 
 
 def _distillation(

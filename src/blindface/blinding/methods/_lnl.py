@@ -8,6 +8,10 @@ from typing import ClassVar
 import numpy as np
 import torch
 from numpy.typing import ArrayLike
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
 from torch import nn
 from torch.nn import functional as F
@@ -15,14 +19,11 @@ from torch.nn import functional as F
 from blindface.blinding._base import Blinder, FitInput, Layer
 from blindface.blinding._validation import Labels, require_classes, split_rows
 from blindface.blinding.formats._persistence import AttributeKind
-from blindface.blinding.methods._lnl_parts import (
-    CosineHead,
-    neg_entropy,
-    probe_accuracy,
-    split_by_subject,
-)
-from blindface.blinding.nn import _torch
+from blindface.blinding.nn import _layers, _losses, _training
+from blindface.blinding.nn._layers import CosineHead
+from blindface.blinding.nn._losses import neg_entropy
 from blindface.blinding.nn._residual import Residual, residual_layers
+from blindface.blinding.nn._sampling import split_by_subject
 from blindface.blinding.nn._training import train
 
 PRIMARY_TASKS = ("subject", "gender", "ethnicity")
@@ -242,7 +243,7 @@ class LearningNotToLearn(Blinder):
             raise ValueError(f"min_steps must be at least 1, got {self.min_steps}")
         rng = check_random_state(self.random_state)
         trainer = _Trainer(self, data, primary, rng)
-        with _torch.seeded(rng.randint(2**31 - 1)):
+        with _training.seeded(rng.randint(2**31 - 1)):
             trainer.prepare()
             result = train(
                 trainer,
@@ -282,8 +283,8 @@ class _Trainer:
         rng: np.random.RandomState,
     ) -> None:
         self.model, self.data, self.primary, self.rng = model, data, primary, rng
-        self.hidden = _torch.check_layer_sizes(model.hidden_layer_sizes, "hidden_layer_sizes")
-        self.emo_hidden = _torch.check_layer_sizes(model.emotion_hidden, "emotion_hidden")
+        self.hidden = _layers.check_layer_sizes(model.hidden_layer_sizes, "hidden_layer_sizes")
+        self.emo_hidden = _layers.check_layer_sizes(model.emotion_hidden, "emotion_hidden")
         expr = data.expression
         prim_rows = np.flatnonzero(primary.present)
         self.prim_train, self.prim_val = split_rows(
@@ -316,7 +317,7 @@ class _Trainer:
             )
             self.g = CosineHead(centres, model.cosine_scale)
         self.h = nn.Sequential(
-            nn.BatchNorm1d(d, affine=False), _torch.mlp((d, *self.emo_hidden, n_emotions), "relu")
+            nn.BatchNorm1d(d, affine=False), _layers.mlp((d, *self.emo_hidden, n_emotions), "relu")
         )
         params = [*self.f.parameters(), *self.g.parameters(), *self.h.parameters()]
         self.opt = torch.optim.Adam(params, lr=model.learning_rate, betas=(0.9, 0.999))
@@ -329,7 +330,7 @@ class _Trainer:
             self.queue = np.concatenate([self.queue, rng.permutation(self.prim_train)])
         rows_p, self.queue = self.queue[:size], self.queue[size:]
         rows_e = rng.choice(self.emo_train, min(model.batch_size, len(self.emo_train)), False)
-        scale = model.mu * (_torch.dann_ramp(progress) if model.grl_schedule == "dann" else 1.0)
+        scale = model.mu * (_losses.dann_ramp(progress) if model.grl_schedule == "dann" else 1.0)
         for net in (self.f, self.g, self.h):
             net.train()
         both = np.concatenate([rows_p, rows_e])
@@ -340,13 +341,13 @@ class _Trainer:
         losses = {
             "primary_loss": F.cross_entropy(self.g(z[labelled]), self.yp[both][labelled]),
             "emotion_loss": F.cross_entropy(
-                self.h(_torch.grad_reverse(z_e, scale)), self.ye[rows_e]
+                self.h(_losses.grad_reverse(z_e, scale)), self.ye[rows_e]
             ),
             "neg_entropy": neg_entropy(self.h, z),
-            "similarity_loss": _torch.similarity_gap(z_p, x[: len(rows_p)]),
+            "similarity_loss": _losses.similarity_gap(z_p, x[: len(rows_p)]),
         }
         if model.gaussian_mi_weight:
-            losses["gaussian_mi"] = _torch.gaussian_mi(
+            losses["gaussian_mi"] = _losses.gaussian_mi(
                 z_e, self.ye[rows_e], len(self.data.expression.classes), model.mi_shrinkage
             )
         self.opt.zero_grad()
@@ -367,7 +368,7 @@ class _Trainer:
         with torch.no_grad():
             z_p = self.f(Xt[self.prim_val])
             primary_loss = float(F.cross_entropy(self.g(z_p), yp[self.prim_val]))
-            primary_acc = _torch.accuracy(self.g, z_p, yp[self.prim_val])
+            primary_acc = _training.accuracy(self.g, z_p, yp[self.prim_val])
             emotion_acc = probe_accuracy(
                 self.f(Xt[self.emo_train]).numpy(),
                 ye[self.emo_train].numpy(),
@@ -387,4 +388,19 @@ class _Trainer:
         )
 
     def snapshot(self) -> Snapshot:
-        return _torch.layer_arrays(self.f.branch)
+        return _layers.layer_arrays(self.f.branch)
+
+
+def probe_accuracy(
+    Z_train: np.ndarray, y_train: np.ndarray, Z_val: np.ndarray, y_val: np.ndarray
+) -> float:
+    """Held-out accuracy of the better of two fresh probes, a linear one (shrinkage LDA) and a
+    non-linear one (5-NN on standardised features), both cheap enough to run every epoch; nan
+    without validation rows."""
+    if len(y_val) == 0 or len(np.unique(y_train)) < 2:
+        return float("nan")
+    probes = (
+        LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto"),
+        make_pipeline(StandardScaler(), KNeighborsClassifier(min(5, len(y_train)))),
+    )
+    return max(float(p.fit(Z_train, y_train).score(Z_val, y_val)) for p in probes)

@@ -21,16 +21,10 @@ from torch.nn import functional as F
 from blindface.blinding._base import AffineBlinder, FitInput, fold
 from blindface.blinding._validation import check_embeddings, split_rows
 from blindface.blinding.formats._persistence import AttributeKind, Shape
-from blindface.blinding.methods._sensitivenets_parts import (
-    Standardize,
-    compact_linear,
-    explained_variance,
-    folded,
-    isometric_network,
-    pk_batch,
-    semihard_triplet_loss,
-)
-from blindface.blinding.nn import _torch
+from blindface.blinding.nn import _layers, _losses, _training
+from blindface.blinding.nn._layers import Standardize, folded, isometric_network
+from blindface.blinding.nn._losses import explained_variance, semihard_triplet_loss
+from blindface.blinding.nn._sampling import pk_batch
 from blindface.blinding.nn._training import train
 
 Layers = list[tuple[np.ndarray, np.ndarray]]
@@ -238,7 +232,7 @@ class SensitiveNets(AffineBlinder):
             raise ValueError(f"epochs and min_steps must be at least 1, got {self.epochs}")
         rng = check_random_state(self.random_state)
         trainer = _Trainer(self, data, rng)
-        with _torch.seeded(rng.randint(2**31 - 1)):
+        with _training.seeded(rng.randint(2**31 - 1)):
             trainer.prepare()
             result = train(
                 trainer,
@@ -302,10 +296,10 @@ class _Trainer:
                 "SensitiveNets needs identity triplets: subject labels for at least 2 subjects "
                 f"with 2 or more rows each, got {int((counts >= 2).sum())}"
             )
-        self.sizes = _torch.check_layer_sizes(
+        self.sizes = _layers.check_layer_sizes(
             model.hidden_layer_sizes, "hidden_layer_sizes", allow_empty=False
         )
-        self.w3_hidden = _torch.check_layer_sizes(model.classifier_hidden, "classifier_hidden")
+        self.w3_hidden = _layers.check_layer_sizes(model.classifier_hidden, "classifier_hidden")
         emotion_rows = np.flatnonzero(expr.present)
         self.train_rows, self.val_rows = split_rows(
             emotion_rows, expr.codes[emotion_rows], model.validation_fraction, rng
@@ -354,7 +348,7 @@ class _Trainer:
                 emotion, self.codes[self.train_rows], len(self.data.expression.classes)
             )
         if model.similarity_weight:
-            parts["similarity_loss"] = model.similarity_weight * _torch.similarity_gap(
+            parts["similarity_loss"] = model.similarity_weight * _losses.similarity_gap(
                 z - origin, x - self.mean_t
             )
         self.opt.zero_grad()
@@ -374,11 +368,11 @@ class _Trainer:
         Z_train, Z_val = Z[: len(self.train_rows)], Z[len(self.train_rows) :]
         self.w3 = nn.Sequential(
             Standardize(Z_train),
-            _torch.mlp(
+            _layers.mlp(
                 (self.sizes[-1], *self.w3_hidden, len(self.data.expression.classes)), "relu"
             ),
         )
-        loss = _torch.train_classifier(
+        loss = _training.train_classifier(
             self.w3,
             Z_train,
             self.codes[self.train_rows],
@@ -388,7 +382,7 @@ class _Trainer:
             rng=self.rng,
         )
         self.w3.requires_grad_(False)
-        accuracy = _torch.accuracy(self.w3, Z_val, self.codes[self.val_rows])
+        accuracy = _training.accuracy(self.w3, Z_val, self.codes[self.val_rows])
         return {"classifier_loss": loss, "emotion_val_accuracy": accuracy}
 
     def criterion(self, record: dict[str, float]) -> float:
@@ -405,4 +399,21 @@ class _Trainer:
         return u[:, s > s.max(initial=0.0) * 1e-6]
 
     def snapshot(self) -> Layers:
-        return _torch.layer_arrays(self.net)
+        return _layers.layer_arrays(self.net)
+
+
+def compact_linear(weight: np.ndarray) -> np.ndarray:
+    """Isometric ``d_in``-dimensional coordinates of the linear map ``v -> W v``: with
+    ``W = U S V^T`` (thin SVD), ``V S V^T``, so ``|V S V^T v| = |W v|`` for every ``v``;
+    unchanged when ``W`` has no more rows than columns.
+
+    Of all isometric coordinates (``R S V^T`` for any rotation ``R``) these stay closest to
+    the input's own coordinates, so a probe that standardises each output feature sees them as
+    it sees the input (axes along ``W``'s singular vectors would put every direction that ``W``
+    shrinks in a feature of its own, which standardisation blows back up).
+    """
+    d_out, d_in = weight.shape
+    if d_out <= d_in:
+        return weight
+    _, s, vt = np.linalg.svd(weight, full_matrices=False)
+    return (vt.T * s) @ vt

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from blindface.blinding._base import Layer, fold
-from blindface.blinding.nn import _torch
+from blindface.blinding.nn import _layers
 
 
 class Residual(nn.Module):
@@ -17,8 +17,8 @@ class Residual(nn.Module):
 
     def __init__(self, d: int, hidden: tuple[int, ...], activation: str) -> None:
         super().__init__()
-        self.branch = _torch.mlp((d, *hidden, d), activation)
-        last = _torch.linear_layers(self.branch)[-1]
+        self.branch = _layers.mlp((d, *hidden, d), activation)
+        last = _layers.linear_layers(self.branch)[-1]
         nn.init.zeros_(last.weight)
         nn.init.zeros_(last.bias)
 

@@ -7,17 +7,22 @@ optimisation ``step``, ``validate`` after each iteration and a ``snapshot`` of t
 iteration with a progress bar, and a :class:`TrainingResult` with the history and the kept
 snapshot: the best by a criterion with early stopping (``keep="best"``), or the last of a fixed
 schedule (``keep="last"``). This is the split of fairlearn's adversarial mitigation (a backend
-engine that owns the step, a shared loop that owns the schedule).
+engine that owns the step, a shared loop that owns the schedule). Beside it: :func:`seeded`
+(every fit's PyTorch state), and the small classifier loop the adversaries are retrained with
+(:func:`train_classifier`, :func:`minibatches`, :func:`accuracy`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Generic, Literal, Protocol, TypeVar, cast
 
-from blindface.blinding.nn._torch import progress_bar
+import numpy as np
+import torch
+from torch import nn
 
 State = TypeVar("State")
 State_co = TypeVar("State_co", covariant=True)
@@ -131,3 +136,88 @@ def train(
         return TrainingResult(history, max_iter, trainer.snapshot(), max_iter)
     best = cast(State, stopper.best_state)  # set: at least one iteration was recorded
     return TrainingResult(history, stopper.best_iter, best, len(history) - 1)
+
+
+@contextlib.contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Run a block with torch's global RNG seeded, deterministic kernels and one thread,
+    restoring all three after.
+
+    Parameter initialisation draws from the global generator, so forking it keeps a ``fit`` from
+    disturbing (or being disturbed by) the caller's random state. The networks are small, so one
+    thread is as fast (much faster on a busy machine), and the fitted weights do not depend on the
+    caller's thread count.
+    """
+    was_deterministic = torch.are_deterministic_algorithms_enabled()
+    threads = torch.get_num_threads()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        torch.use_deterministic_algorithms(True)
+        torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            torch.use_deterministic_algorithms(was_deterministic)
+            torch.set_num_threads(threads)
+
+
+def train_classifier(
+    net: nn.Module,
+    Z: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    rng: np.random.RandomState,
+) -> float:
+    """Fit ``net`` to predict ``y`` from ``Z`` with Adam and cross-entropy; return the last loss."""
+    opt = torch.optim.Adam(net.parameters(), lr=learning_rate, betas=(0.9, 0.999))
+    loss = torch.tensor(float("nan"))
+    net.train()
+    for _ in range(epochs):
+        for batch in minibatches(len(Z), batch_size, rng):
+            opt.zero_grad()
+            loss = nn.functional.cross_entropy(net(Z[batch]), y[batch])
+            loss.backward()
+            opt.step()
+    net.eval()
+    return float(loss.detach())
+
+
+def minibatches(n: int, batch_size: int, rng: np.random.RandomState) -> list[torch.Tensor]:
+    """A shuffled partition of ``range(n)`` into batches of ``batch_size`` (last may be short)."""
+    order = torch.from_numpy(rng.permutation(n))
+    return list(order.split(batch_size))
+
+
+@torch.no_grad()
+def accuracy(net: nn.Module, Z: torch.Tensor, y: torch.Tensor) -> float:
+    """Fraction of rows whose arg-max prediction equals ``y``."""
+    if len(y) == 0:
+        return float("nan")
+    return float((net(Z).argmax(dim=1) == y).float().mean())
+
+
+@contextlib.contextmanager
+def progress_bar(total: int, description: str, enabled: bool) -> Iterator[Callable[..., None]]:
+    """A rich progress bar; yields ``advance(n=1, **fields)``; a no-op when not ``enabled``."""
+    if not enabled:
+        yield lambda *args, **kwargs: None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[status]}"),
+    )
+    with Progress(*columns, transient=False) as progress:
+        task = progress.add_task(description, total=total, status="")
+
+        def advance(n: int = 1, status: str = "") -> None:
+            progress.update(task, advance=n, status=status)
+
+        yield advance
