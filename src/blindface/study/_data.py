@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from blindface._seeds import derive, stream
 from blindface.datasets import (
     DatasetLayoutError,
     DatasetWarning,
@@ -185,11 +186,17 @@ def embed_study_data(study: Study, log: Log) -> StudyData:
     log(f"datasets found under {study.data_root}: {', '.join(found) or 'none'}")
     pairs = verification_pairs(study.data_root) if "lfw" in found else None
     subsets: dict[str, Callable[[pd.DataFrame], pd.DataFrame]] = {
-        "utkface": lambda t: _sample_rows(t, settings.utkface_images, study.seed, "ethnicity"),
-        "celeba": lambda t: _sample_people(t, settings.celeba_images, study.seed),
+        "utkface": lambda t: _sample_rows(
+            t, settings.utkface_images, derive(study.seed, "utkface-rows"), "ethnicity"
+        ),
+        "celeba": lambda t: _sample_people(
+            t, settings.celeba_images, derive(study.seed, "celeba-people")
+        ),
     }
     if pairs is not None:
-        subsets["lfw"] = lambda t: _lfw_subset(t, pairs, settings.lfw_identity_people, study.seed)
+        subsets["lfw"] = lambda t: _lfw_subset(
+            t, pairs, settings.lfw_identity_people, derive(study.seed, "lfw-identity-people")
+        )
     label = embedder_label(study.embedder)
     suffix = "-quick" if study.quick else ""
     datasets: dict[str, Embedded] = {}
@@ -240,7 +247,7 @@ class FitSet:
 def fit_halves(data: StudyData, seed: int) -> dict[str, frozenset[str]]:
     """The fixed half of each expression dataset's eligible people that fits in-domain."""
     halves = {}
-    rng = np.random.default_rng(seed)
+    rng = stream(seed, "in-domain-halves")
     for name in EXPRESSION_DATASETS:
         if name not in data.datasets:
             continue

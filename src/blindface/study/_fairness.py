@@ -21,6 +21,7 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from blindface._seeds import stream
 from blindface.evaluation import fairness_metrics
 
 __all__ = [
@@ -180,7 +181,7 @@ def split_celeba_subjects(
     pool = _pool(table, None)
     subjects = table["subject"].to_numpy()[pool].astype(str)
     unique = np.unique(subjects)
-    rng = np.random.default_rng(random_state)
+    rng = stream(random_state, "celeba-subject-split")
     n_test = max(1, round(test_fraction * len(unique)))
     test_subjects = rng.permutation(unique)[:n_test]
     is_test = np.isin(subjects, test_subjects)
@@ -201,7 +202,7 @@ def celeba_fairness_split(
     train_rows, test_rows = split_celeba_subjects(
         table, test_fraction=test_fraction, random_state=random_state
     )
-    rng = np.random.default_rng(random_state)
+    rng = stream(random_state, "celeba-fairness-sets")
     test = build_celeba_test_set(table, size=test_size, rows=test_rows, random_state=rng)
     train = build_celeba_training_set(
         table, kind=kind, size=train_size, rows=train_rows, random_state=rng
@@ -290,9 +291,11 @@ def fairness_experiment(
         table.iloc[usable], test_fraction=test_fraction, random_state=random_state
     )
     train_rows, test_rows = usable[train_rows], usable[test_rows]
-    seeds = np.random.SeedSequence(random_state).spawn(n_repetitions + 1)
     test = build_celeba_test_set(
-        table, size=test_size, rows=test_rows, random_state=np.random.default_rng(seeds[0])
+        table,
+        size=test_size,
+        rows=test_rows,
+        random_state=stream(random_state, "celeba-fairness-test-set"),
     )
     if train_size is None:
         # Same size for both kinds of training set, so that biased and unbiased rows compare.
@@ -302,7 +305,7 @@ def fairness_experiment(
     smiling = table["Smiling"].to_numpy()
     runs = []
     for r in range(n_repetitions):
-        rng = np.random.default_rng(seeds[r + 1])
+        rng = stream(random_state, f"celeba-fairness-repetition-{r}")
         train = build_celeba_training_set(
             table, kind=training, size=train_size, rows=train_rows, random_state=rng
         )
