@@ -234,3 +234,19 @@ def test_export_recognizer_cli(tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert out.stat().st_size > 1_000_000  # SFace's weights are inside
+
+
+def test_fit_seed_sets_the_model(stores, tmp_path):
+    """--seed reaches the method: two seeds give two models, one seed the same bytes."""
+    params = ["hidden_layer_sizes=8", "max_iter=1", "steps_per_iter=2", "batch_size=8"]
+    weights = {}
+    for name, seed in (("a", "1"), ("b", "1"), ("c", "2")):
+        args = ["--method", "invariant", "--embeddings", str(stores[0]), "--seed", seed]
+        args += ["--identity-embeddings", str(stores[1])]
+        for p in params:
+            args += ["--param", p]
+        result = CliRunner().invoke(app, ["fit", "--out", str(tmp_path / name), *args])
+        assert result.exit_code == 0, result.output
+        weights[name] = (tmp_path / name / "weights.safetensors").read_bytes()
+    assert weights["a"] == weights["b"]
+    assert weights["a"] != weights["c"]
