@@ -45,9 +45,11 @@ def audit_command(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress."),
     as_json: bool = typer.Option(False, "--json", help="Also print the JSON to stdout."),
 ) -> None:
-    """Measure how much of a label (the expression by default) fresh probes read from a store,
-    on people they never saw, under the population and relative threat models, before and after
-    each blinder; plus the identity kept (ROC AUC, TAR at FAR 0.1 %)."""
+    """Measure how much of a label (the expression by default) a store still reveals.
+
+    Fresh probes are trained and tested on different people, under the population and relative
+    threat models, before and after each blinder; plus the identity kept (ROC AUC, TAR at FAR
+    0.1 %)."""
     # lazy: `blindface --help` starts without pandas, pyarrow and scikit-learn
     from rich.console import Console
 

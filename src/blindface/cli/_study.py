@@ -48,8 +48,10 @@ def reproduce_command(
         help="Also run the paper's random 80/20 splits in-domain (people on both sides).",
     ),
 ) -> None:
-    """Run the whole study (embed; in-domain and leave-one-dataset-out blinders; leakage under
-    both threat models; utility; figures; Table II) and write report.md and results.json."""
+    """Run the whole study and write report.md and results.json.
+
+    Embed; in-domain and leave-one-dataset-out blinders; leakage under both threat models;
+    utility; figures; Table II."""
     # lazy: `blindface --help` starts without the study's scikit-learn and pandas
     from rich.console import Console
 

@@ -280,6 +280,8 @@ def fairness_experiment(
     X = np.asarray(X, dtype=np.float64)
     if len(X) != len(table):
         raise ValueError(f"X has {len(X)} rows but the table has {len(table)}")
+    if n_repetitions < 1:
+        raise ValueError(f"n_repetitions must be at least 1, got {n_repetitions}")
     finite = np.isfinite(X).all(axis=1)
     if transform is not None:
         blinded = np.asarray(transform(X[finite]), dtype=np.float64)
@@ -325,6 +327,6 @@ def fairness_experiment(
         result[metric] = float(np.mean(values))
         result[f"{metric}_std"] = float(np.std(values))
     result.update(
-        n_train=len(train), n_test=len(test), n_repetitions=n_repetitions, repetitions=runs
+        n_train=train_size, n_test=len(test), n_repetitions=n_repetitions, repetitions=runs
     )
     return result

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.neural_network import MLPClassifier
+from sklearn.preprocessing import StandardScaler
 
 from blindface._io import save_figure
 from blindface.evaluation import (
@@ -125,7 +127,7 @@ def worst_probe_diffs(rows: Sequence[Row]) -> pd.DataFrame:
 
 def plot_threat_tradeoff(rows: Sequence[Row], path: Path, *, title: str) -> Path | None:
     """LFW verification loss vs worst-probe Diff (mean over datasets), per threat and method."""
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # lazy: matplotlib takes 0.4 s to import
 
     worst = worst_probe_diffs(rows)
     identity = {
@@ -166,9 +168,6 @@ def plot_threat_tradeoff(rows: Sequence[Row], path: Path, *, title: str) -> Path
 
 def _emotion_features(X: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
     """Hidden-layer features of an MLP emotion classifier trained on ``X`` (the paper's f3)."""
-    from sklearn.neural_network import MLPClassifier
-    from sklearn.preprocessing import StandardScaler
-
     Z = StandardScaler().fit_transform(X)
     mlp = MLPClassifier(
         hidden_layer_sizes=(256,), max_iter=400, early_stopping=True, random_state=seed

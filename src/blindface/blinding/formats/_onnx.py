@@ -142,7 +142,7 @@ def check_recognizer(
     """Run the recognizer ``graph`` with onnxruntime on two probe faces and compare it with the
     Python path (SFace in OpenCV, L2 normalisation, ``transform``); raise a ``ValueError``
     saying what differs."""
-    import cv2
+    import cv2  # lazy: OpenCV and onnxruntime are needed by this check only
     import onnxruntime as ort
 
     try:

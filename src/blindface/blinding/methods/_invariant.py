@@ -19,7 +19,7 @@ from torch.nn import functional as F
 
 from blindface.blinding._base import Blinder, FitInput, Layer, fold
 from blindface.blinding._eraser import fit_eraser
-from blindface.blinding.formats._persistence import AttributeKind
+from blindface.blinding.formats._persistence import AttributeKind, Shape
 from blindface.blinding.nn import _layers, _training
 from blindface.blinding.nn._residual import Residual, residual_layers
 from blindface.blinding.nn._sampling import IMAGES_PER_PERSON, pk_batch
@@ -105,7 +105,7 @@ class ExpressionInvariantMap(Blinder):
     eraser_weight_: np.ndarray
     eraser_bias_: np.ndarray
 
-    _arrays: ClassVar[Mapping[str, tuple[str | int, ...]]] = {
+    _arrays: ClassVar[Mapping[str, Shape]] = {
         "eraser_weight_": ("in", "in"),
         "eraser_bias_": ("in",),
     }

@@ -22,6 +22,7 @@ from typing import Generic, Literal, Protocol, TypeVar, cast
 
 import numpy as np
 import torch
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import nn
 
 State = TypeVar("State")
@@ -205,8 +206,6 @@ def progress_bar(total: int, description: str, enabled: bool) -> Iterator[Callab
     if not enabled:
         yield lambda *args, **kwargs: None
         return
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
