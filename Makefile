@@ -4,21 +4,24 @@ VENV ?= .venv
 BLINDFACE_DATA ?= $(abspath ../shared/data)
 export BLINDFACE_DATA
 
-.PHONY: setup test lint bench reproduce
+.PHONY: setup test lint docs bench reproduce
 
-setup:  ## create the virtual environment and install blindface with its dev and dlib extras
+setup:  ## create the virtual environment and install blindface with its extras (versions: constraints.txt)
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet "torch==2.13.0"
-	$(VENV)/bin/python -m pip install --quiet -e ".[dev]"
+	$(VENV)/bin/python -m pip install --quiet -c constraints.txt -e ".[dev]"
 
 test:  ## run the whole test suite (integration tests read $(BLINDFACE_DATA))
 	$(VENV)/bin/python -m pytest -q
 
-lint:  ## ruff (lint + format) and pyright (basic mode) over src/
-	$(VENV)/bin/ruff check src tests benchmarks
-	$(VENV)/bin/ruff format --check src tests benchmarks
+lint:  ## what .pre-commit-config.yaml runs (ruff, ruff format, codespell), and pyright (standard)
+	$(VENV)/bin/ruff check src tests benchmarks docs
+	$(VENV)/bin/ruff format --check src tests benchmarks docs
+	$(VENV)/bin/codespell src tests benchmarks docs README.md CHANGELOG.md
 	$(VENV)/bin/pyright
+
+docs:  ## docs/cli/*.md from the command line's --help (tests/test_cli_docs.py checks they match)
+	$(VENV)/bin/python docs/cli/generate.py
 
 bench:  ## the speed benchmarks; they write benchmarks/results/*.json
 	$(VENV)/bin/python benchmarks/embed_throughput.py

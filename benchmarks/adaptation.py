@@ -29,10 +29,9 @@ import numpy as np
 from blindface._io import write_json
 from blindface.blinding import get_method
 from blindface.blinding._weighting import weighted_rows
-from blindface.datasets import default_data_root
+from blindface.datasets import default_data_root, expression_labels, person_ids
 from blindface.evaluation import strongest_attacker
 from blindface.study import EXPRESSION_DATASETS, Study, embed_study_data, fit_set
-from blindface.study._data import fit_expression, qualified_subjects
 from blindface.study._evaluate import RAW, Evaluator, Representation, task_rows
 from blindface.study._scores import ScoreCache
 from blindface.study._tasks import LEAKAGE_TASKS
@@ -96,12 +95,12 @@ def main() -> None:
                     chosen = set(pool[:k])
                     take = emb.table["subject"].astype(str).isin(chosen).to_numpy() & eligible
                     table = emb.table.iloc[np.flatnonzero(take)]
-                    expression = fit_expression(target, table)
+                    expression = expression_labels(table, source=target)
                     if mode == "identity_only":
                         expression = np.full(len(table), None, dtype=object)
                     X = np.concatenate([base.X, emb.X[take]])
                     labels = np.concatenate([base.expression, expression])
-                    subjects = np.concatenate([base.subject, qualified_subjects(target, table)])
+                    subjects = np.concatenate([base.subject, person_ids(table, target)])
                     source = np.concatenate([base.source, np.full(len(table), target, object)])
                     keep = weighted_rows(source, "balanced")
                     estimator = get_method(method).create()

@@ -3,7 +3,7 @@
 The data is shaped like the real study, scaled up: 128-d L2-normalised embeddings, ~1,200
 expression rows in 7 classes (86 subjects x 7 expressions x 2) plus 6 identity rows for each of
 ``--identity-subjects`` subjects (3,000: ~19,200 rows in all), with a planted linear expression
-signal (:mod:`blindface.blinding._synthetic`). Each method of the registry is fitted with its
+signal (:mod:`blindface.testing`). Each method of the registry is fitted with its
 default parameters (``random_state=0``); the expression probe (logistic regression and MLP,
 held-out subjects) and 1-NN identity accuracy are measured before and after. Transform
 throughput compares SensitiveNets' folded affine map (``transform``) with its unfolded
@@ -37,7 +37,7 @@ from sklearn.neural_network import MLPClassifier
 import blindface
 from blindface._io import write_json
 from blindface.blinding import METHODS
-from blindface.blinding._synthetic import make_embeddings
+from blindface.testing import make_embeddings
 
 RESULT = Path(__file__).parent / "results" / "blinding_speed.json"
 

@@ -178,3 +178,26 @@ def test_public_faces_add_the_transfer_and_inversion_attackers(tmp_path):
     assert transfer["best_before"] > 75.0  # the public faces share the expression code
     paths = write_audit(result, tmp_path / "report")
     assert "| inversion |" in paths["markdown"].read_text()
+
+
+def test_two_stores_with_the_same_subject_ids_are_different_people(tmp_path):
+    """Pooled stores qualify person ids by their store (or dataset): P0 of one store is not P0
+    of the other, so no person is on both sides of a fold."""
+    one, _, _ = _store(tmp_path / "one.parquet", n_people=6, seed=1)
+    two, _, _ = _store(tmp_path / "two.parquet", n_people=6, seed=2)
+    result = audit([one, two], probes=("logreg",), tune=False, n_splits=4, n_bootstrap=0)
+    assert result.config["people"] == 12
+    assert result.leakage["n_people"].max() == 12
+
+
+@pytest.mark.parametrize("n_people", [2, 3, 4])
+def test_folds_sets_how_many_people_the_audit_needs(tmp_path, n_people):
+    """--folds 2 audits 2 to 4 people (the people check used to ask for 5 whatever --folds)."""
+    path, _, _ = _store(tmp_path / "faces.parquet", n_people=n_people)
+    args = ["audit", "--embeddings", str(path), "--out", str(tmp_path / "report")]
+    args += ["--probes", "logreg", "--no-tune", "--folds", "2", "--no-progress"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    too_few = CliRunner().invoke(app, [*args[:-2], "3", "--no-progress"])
+    if n_people < 3:
+        assert too_few.exit_code == 2 and "3-fold audit needs at least 3" in too_few.output

@@ -21,8 +21,26 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from blindface._io import save_figure, write_json, write_text
+from blindface.blinding import load
 from blindface.datasets import NEUTRAL
-from blindface.evaluation import PROBES, THREATS, ProbeScores, Threat
+from blindface.evaluation import (
+    PROBES,
+    THREATS,
+    ProbeScores,
+    Threat,
+    attack,
+    diff,
+    fit_inversion,
+    identity_separation,
+    operating_point,
+    score_table,
+    strongest_attacker,
+    threat_scores,
+    threat_view,
+    transfer_attack,
+)
+from blindface.pipelines import LabelledRows, has_label, read_labelled
 
 __all__ = ["AuditError", "AuditResult", "audit", "write_audit"]
 
@@ -84,66 +102,48 @@ def _load_rows(
     reference_value: str | None,
     session_column: str | None,
     label_map: Mapping[str, str] | None,
+    n_splits: int,
 ) -> _Labelled:
-    from blindface.datasets import normalize_expressions
-    from blindface.store import read_store
-
     if not stores:
         raise AuditError("no embedding store given: pass --embeddings FILE (repeatable)")
-    tables, arrays, dims = [], [], set()
+    parts: list[LabelledRows] = []
     for path in stores:
-        store = read_store(path)
-        ok = np.asarray(store.ok, dtype=bool)
-        table = store.table.iloc[np.flatnonzero(ok)].reset_index(drop=True)
-        if label not in table:
-            columns = ", ".join(str(c) for c in table.columns if not str(c).startswith("face_"))
+        rows = read_labelled(path, label=label, label_map=label_map)
+        if not has_label(rows.table, label):
+            columns = ", ".join(
+                str(c) for c in rows.table.columns if not str(c).startswith("face_")
+            )
             raise AuditError(f"{path} has no column {label!r} to audit; its columns: {columns}")
-        subject = pd.Series(table["subject"] if "subject" in table else None, dtype="string")
-        if len(table) and subject.isna().all():
+        if len(rows) and pd.isna(rows.people).all():
             raise AuditError(
                 f"{path} has no subject ids: leakage is measured on people the probe never saw, "
                 "so every row needs a subject (add a 'subject' column to the manifest)"
             )
-        # subjects of different datasets (or stores) are different people even when ids agree
-        source = (
-            pd.Series(table["dataset"], dtype="string").fillna(str(path))
-            if "dataset" in table
-            else pd.Series([str(path)] * len(table), dtype="string")
-        )
-        tables.append(
-            pd.DataFrame(
-                {
-                    "label": pd.Series(table[label]).tolist(),
-                    "person": (source + ":" + subject).tolist(),
-                    "session": pd.Series(table[session_column or "sequence"]).astype(str).tolist()
-                    if (session_column or "sequence") in table
-                    else [None] * len(table),
-                }
-            )
-        )
-        if session_column and session_column not in table:
+        if session_column and session_column not in rows.table:
             raise AuditError(f"{path} has no session column {session_column!r}")
-        arrays.append(store.embeddings[ok])
-        dims.add(store.embeddings.shape[1])
+        parts.append(rows)
+    dims = {rows.X.shape[1] for rows in parts}
     if len(dims) > 1:
         raise AuditError(f"the stores hold embeddings of different dimensions {sorted(dims)}")
-    rows = pd.concat(tables, ignore_index=True)
-    X = np.concatenate(arrays).astype(np.float32)
-    raw = rows["label"].tolist()
-    if label == "expression":
-        where = ", ".join(map(str, stores))
-        values = pd.Series(normalize_expressions(raw, label_map, source=where), dtype="string")
-    else:
-        values = pd.Series(raw, dtype=object).map(lambda v: None if pd.isna(v) else str(v))
-        values = values.astype("string")
-    person = pd.Series(rows["person"], dtype="string")
-    keep = (values.notna() & person.notna()).to_numpy(dtype=bool)
-    y = values.to_numpy()[keep].astype(str)
-    groups = person.to_numpy()[keep].astype(str)
-    _check_classes(y, groups, label)
+    column = session_column or "sequence"
+    X = np.concatenate([rows.X for rows in parts])
+    values = np.concatenate([rows.labels for rows in parts])
+    person = np.concatenate([rows.people for rows in parts])
+    session = np.concatenate(
+        [
+            rows.table[column].astype(str).to_numpy(dtype=object)
+            if column in rows.table
+            else np.full(len(rows), None, dtype=object)
+            for rows in parts
+        ]
+    )
+    keep = ~(pd.isna(values) | pd.isna(person))
+    y = values[keep].astype(str)
+    groups = person[keep].astype(str)
+    _check_classes(y, groups, label, n_splits)
     ref_value = _reference_value(y, label, reference_value)
     reference = None if ref_value is None else y == ref_value
-    session = pd.Series(rows["session"], dtype=object).to_numpy()[keep]
+    session = session[keep]
     sessions = None if pd.isna(session).all() else session.astype(str)
     return _Labelled(X[keep], y, groups, reference, sessions, ref_value)
 
@@ -167,7 +167,7 @@ def _reference_value(y: np.ndarray, label: str, given: str | None) -> str | None
     return default if default in values else None
 
 
-def _check_classes(y: np.ndarray, groups: np.ndarray, label: str, n_splits: int = 5) -> None:
+def _check_classes(y: np.ndarray, groups: np.ndarray, label: str, n_splits: int) -> None:
     classes = pd.Series(groups).groupby(pd.Series(y)).nunique()
     if len(classes) < 2:
         found = f"only {classes.index[0]!r}" if len(classes) else "no labelled rows"
@@ -258,21 +258,13 @@ def audit(
         attacker, with the Diff's bootstrap interval over people; ``identity``: TAR at FAR
         0.1 % (and 0.01 % where the pairs allow) before and after, with the loss's interval.
     """
-    import blindface
-    from blindface.evaluation import (
-        identity_separation,
-        operating_point,
-        score_table,
-        strongest_attacker,
-        threat_scores,
-    )
-
     rows = _load_rows(
         stores,
         label,
         reference_value=reference_value,
         session_column=session_column,
         label_map=label_map,
+        n_splits=n_splits,
     )
     public_rows = (
         _load_rows(
@@ -281,13 +273,14 @@ def audit(
             reference_value=reference_value,
             session_column=session_column,
             label_map=label_map,
+            n_splits=2,
         )
         if public
         else None
     )
     representations: dict[str, Any] = {"x": None}
     for path in models:
-        model = blindface.load(path)
+        model = load(path)
         if model.n_features_in_ != rows.X.shape[1]:
             raise AuditError(
                 f"model {path} takes {model.n_features_in_}-d embeddings but the stores hold "
@@ -401,8 +394,6 @@ def audit(
 def _with_probe_diffs(table: pd.DataFrame, before: ProbeScores, readable: bool) -> pd.DataFrame:
     """Each probe's Diff (balanced accuracy) against the same probe on x; NaN where x was not
     read above chance by any probe."""
-    from blindface.evaluation import diff
-
     values = []
     for r in table.to_dict("records"):
         value = float("nan")
@@ -427,14 +418,6 @@ def _public_attacks(
     progress: Callable[[str], None] | None,
 ) -> list[dict[str, Any]]:
     """The transfer and inversion attackers of one blinder under one threat."""
-    from blindface.evaluation import (
-        attack,
-        fit_inversion,
-        strongest_attacker,
-        threat_view,
-        transfer_attack,
-    )
-
     if progress:
         progress(f"{name}: {threat} threat, transfer and inversion attackers")
     public_reference = public.reference
@@ -496,8 +479,6 @@ def _public_attacks(
 
 def write_audit(result: AuditResult, out: str | os.PathLike[str]) -> dict[str, Path]:
     """Write ``audit.json``, ``audit.md`` and ``audit.png`` into the folder ``out``."""
-    from blindface._io import write_json, write_text
-
     folder = Path(out)
     if folder.exists() and not folder.is_dir():
         raise AuditError(f"{folder} is a file: --out names the folder that receives the report")
@@ -586,10 +567,8 @@ def _diff_text(row: Mapping[str, Any]) -> str:
 
 def plot_audit(result: AuditResult, path: Path) -> Path:
     """Per threat, grouped bars: accuracy per probe for each representation, chance marked."""
-    from matplotlib import colormaps
+    from matplotlib import colormaps  # lazy: matplotlib takes 0.4 s to import
     from matplotlib.figure import Figure
-
-    from blindface._io import save_figure
 
     records = result.leakage.to_dict("records")
     threats = list(dict.fromkeys(r["threat"] for r in records))

@@ -14,7 +14,7 @@ from blindface.blinding import (
     WithinPersonCollapse,
     WithinSubjectProjection,
 )
-from blindface.blinding._synthetic import make_embeddings
+from blindface.testing import make_embeddings
 
 
 @pytest.fixture(autouse=True, scope="package")

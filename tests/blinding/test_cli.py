@@ -187,8 +187,8 @@ def test_repeated_stores_and_folders_are_all_used(tiny_data, tmp_path):
 
 
 def test_unknown_labels_warn_and_the_label_map_maps(tiny_data, tmp_path):
-    from blindface.blinding import fit_stores
     from blindface.datasets import DatasetWarning
+    from blindface.pipelines import fit_stores
 
     emo = np.flatnonzero(tiny_data.is_emotion_row)
     expression = tiny_data.expression[emo].copy()
@@ -210,7 +210,7 @@ def test_unknown_labels_warn_and_the_label_map_maps(tiny_data, tmp_path):
 
 def test_a_store_without_dataset_column_keeps_every_subject(tiny_data, tmp_path):
     """Regression: a length-1 Series aligned with row 0 only, dropping 63 of 64 subjects."""
-    from blindface.blinding._workflow import _labelled_rows
+    from blindface.pipelines import read_labelled
 
     ids = np.flatnonzero(~tiny_data.is_emotion_row)
     path = _write_store(
@@ -220,14 +220,13 @@ def test_a_store_without_dataset_column_keeps_every_subject(tiny_data, tmp_path)
         tiny_data.subject[ids],
         dataset=None,
     )
-    _, _, subject = _labelled_rows(path, keep_expressions=False, label_map=None)
-    assert all(s is not None for s in subject)
-    assert list(subject) == [f"ids:{s}" for s in tiny_data.subject[ids]]
+    rows = read_labelled(path, label=None)
+    assert list(rows.people) == [f"{path}:{s}" for s in tiny_data.subject[ids]]
 
 
 def test_export_recognizer_cli(tmp_path):
     from blindface.blinding import INLP
-    from blindface.blinding._synthetic import make_embeddings
+    from blindface.testing import make_embeddings
 
     data = make_embeddings(n_features=128, n_identity_subjects=5, n_emotion_subjects=6)
     INLP(max_iter=2, random_state=0).fit(data.X, expression=data.expression).save(tmp_path / "m")
@@ -237,3 +236,19 @@ def test_export_recognizer_cli(tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert out.stat().st_size > 1_000_000  # SFace's weights are inside
+
+
+def test_fit_seed_sets_the_model(stores, tmp_path):
+    """--seed reaches the method: two seeds give two models, one seed the same bytes."""
+    params = ["hidden_layer_sizes=8", "max_iter=1", "steps_per_iter=2", "batch_size=8"]
+    weights = {}
+    for name, seed in (("a", "1"), ("b", "1"), ("c", "2")):
+        args = ["--method", "invariant", "--embeddings", str(stores[0]), "--seed", seed]
+        args += ["--identity-embeddings", str(stores[1])]
+        for p in params:
+            args += ["--param", p]
+        result = CliRunner().invoke(app, ["fit", "--out", str(tmp_path / name), *args])
+        assert result.exit_code == 0, result.output
+        weights[name] = (tmp_path / name / "weights.safetensors").read_bytes()
+    assert weights["a"] == weights["b"]
+    assert weights["a"] != weights["c"]

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from blindface.blinding import WithinPersonCollapse
-from blindface.blinding._collapse import heldout_dependence
+from blindface.blinding.methods._collapse import heldout_dependence
 from blindface.evaluation import attack
 from blindface.threats import relative_view
 

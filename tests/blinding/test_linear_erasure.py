@@ -11,7 +11,7 @@ from sklearn.model_selection import cross_val_score
 from sklearn.svm import LinearSVC
 
 from blindface.blinding import INLP, LEACE
-from blindface.blinding._synthetic import make_embeddings
+from blindface.testing import make_embeddings
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +47,34 @@ def test_leace_eraser_matches_the_package(erased, linear_data):
     X = linear_data.X[:50]
     expected = model.eraser_(torch.from_numpy(X).double()).numpy()
     np.testing.assert_allclose(model.transform(X), expected, atol=1e-5)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    d=st.integers(2, 12),
+    n_classes=st.integers(2, 5),
+    method=st.sampled_from(["leace", "orth"]),
+    shrinkage=st.booleans(),
+    affine=st.booleans(),
+)
+def test_closed_form_equals_concept_erasure(seed, d, n_classes, method, shrinkage, affine):
+    """Our LEACE from moments is concept-erasure's LeaceFitter, option for option."""
+    import torch
+    from concept_erasure import LeaceFitter
+
+    from blindface.blinding._eraser import fit_eraser
+
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(0, n_classes, 200)
+    X = rng.normal(size=(200, d)) @ rng.normal(size=(d, d)) + rng.normal(size=(n_classes, d))[codes]
+    options = {"method": method, "shrinkage": shrinkage, "affine": affine}
+    weight, bias = fit_eraser(X, codes, n_classes, **options).affine()
+    one_hot = torch.nn.functional.one_hot(torch.from_numpy(codes), n_classes).double()
+    eraser = LeaceFitter.fit(torch.from_numpy(X), one_hot, **options).eraser
+    np.testing.assert_allclose(weight, eraser.P.numpy(), atol=1e-8)
+    expected = eraser(torch.from_numpy(X[:5])).numpy()
+    np.testing.assert_allclose(X[:5] @ weight.T + bias, expected, atol=1e-8)
 
 
 @settings(max_examples=15, deadline=None)

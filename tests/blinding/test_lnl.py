@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from blindface.blinding import LearningNotToLearn
-from blindface.blinding._residual import Residual as _Residual
-from blindface.blinding._torch import dann_ramp, grad_reverse
-from blindface.blinding._torch import gaussian_mi as _gaussian_mi
+from blindface.blinding.nn._losses import dann_ramp, grad_reverse
+from blindface.blinding.nn._losses import gaussian_mi as _gaussian_mi
+from blindface.blinding.nn._residual import Residual as _Residual
 
 
 @pytest.mark.parametrize("scale", [0.0, 0.5, 1.0, 3.0])

@@ -106,8 +106,8 @@ def test_export_onnx_matches_transform(fitted, tiny_data, tmp_path, name):
 def test_export_recognizer_matches_the_python_path(linear_data, tmp_path):
     """SFace (cv2.dnn) + L2 norm + transform == the composed ONNX graph in onnxruntime."""
     cv2 = pytest.importorskip("cv2")
-    from blindface.blinding._onnx import sface_recognizer_path
-    from blindface.blinding._synthetic import make_embeddings
+    from blindface.blinding.formats._onnx import sface_recognizer_path
+    from blindface.testing import make_embeddings
 
     data = make_embeddings(n_features=128, n_identity_subjects=20, n_emotion_subjects=6)
     model = LEACE().fit(data.X, expression=data.expression)

@@ -56,39 +56,6 @@ def test_register_refuses_clashes_and_bad_kinds():
         register("other", LEACE, kind="novel", description="x")  # type: ignore[arg-type]
 
 
-def test_no_import_cycles():
-    import ast
-    from pathlib import Path
-
-    import blindface.blinding as package
-
-    folder = Path(package.__file__).parent
-    imports = {}
-    for path in folder.glob("_*.py"):
-        tree = ast.parse(path.read_text())
-        names = {
-            node.module.rsplit(".", 1)[-1]
-            for node in ast.walk(tree)
-            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(package.__name__)
-        }
-        names |= {
-            alias.name
-            for node in ast.walk(tree)
-            if isinstance(node, ast.ImportFrom) and node.module == package.__name__
-            for alias in node.names
-        }
-        imports[path.stem] = names
-    assert not imports["_persistence"] & {"_base", "_registry"}
-
-    def reaches(start, target, seen=()):
-        return any(
-            n == target or (n not in seen and reaches(n, target, (*seen, n)))
-            for n in imports.get(start, ())
-        )
-
-    assert not [m for m in imports if reaches(m, m)]
-
-
 def _uneven_batches(data, sizes):
     order = np.random.default_rng(0).permutation(len(data.X))  # subjects span batches
     start = 0

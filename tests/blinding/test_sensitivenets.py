@@ -7,7 +7,8 @@ import torch
 
 from blindface.blinding import SensitiveNets
 from blindface.blinding._base import fold
-from blindface.blinding._sensitivenets_parts import compact_linear, semihard_triplet_loss
+from blindface.blinding.methods._sensitivenets import compact_linear
+from blindface.blinding.nn._losses import semihard_triplet_loss
 
 
 def test_folded_network_is_the_network(fitted, tiny_data):
@@ -80,7 +81,7 @@ def test_semihard_triplet_loss_by_hand():
 
 
 def test_isometric_initialisation_keeps_distances(tiny_data):
-    from blindface.blinding._sensitivenets_parts import isometric_network
+    from blindface.blinding.nn._layers import isometric_network
 
     torch.manual_seed(0)
     net = isometric_network((8, 32, 32)).double()

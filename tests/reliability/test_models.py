@@ -13,7 +13,7 @@ import safetensors.numpy
 
 import blindface
 from blindface.blinding import INLP, LEACE, ModelError, export_recognizer
-from blindface.blinding._synthetic import make_embeddings
+from blindface.testing import make_embeddings
 
 
 @pytest.fixture(scope="module")

@@ -13,12 +13,12 @@ import pytest
 
 import blindface.store._write
 from blindface.blinding import LEACE
+from blindface.pipelines import transform_store
 from blindface.store import (
     StoreError,
     iter_store_batches,
     read_metadata,
     read_store,
-    transform_store,
     write_store,
 )
 

@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 
 from blindface.blinding import LEACE
 from blindface.cli import app
-from blindface.store import embed_dataset, read_store, transform_store
+from blindface.pipelines import transform_store
+from blindface.store import embed_dataset, read_store
 
 pytestmark = [pytest.mark.ray, pytest.mark.data, pytest.mark.slow]
 
@@ -123,9 +124,10 @@ def test_ray_transform_matches_local(both_engines, tmp_path, ray_address):
 def test_streaming_fit_over_partitions_equals_the_in_memory_fit(tmp_path, ray_address):
     """LEACE and WithinSubjectProjection from a partitioned store: one pass, locally or one Ray
     task per part, give the model an in-memory fit gives (to 1e-6)."""
-    from blindface.blinding import WithinSubjectProjection, fit_stores
-    from blindface.blinding._synthetic import make_embeddings
+    from blindface.blinding import WithinSubjectProjection
+    from blindface.pipelines import fit_stores
     from blindface.store import count_parts, write_store
+    from blindface.testing import make_embeddings
 
     data = make_embeddings(n_features=24, n_identity_subjects=40, n_emotion_subjects=12)
     table = pd.DataFrame(

@@ -24,40 +24,40 @@ from blindface.blinding._registry import METHODS, Method, get_method, load, regi
 #: registry (and ``blindface --help``) is available without loading PyTorch.
 _LAZY = {
     "Blinder": "_base",
-    "ExpressionInvariantMap": "_invariant",
-    "WithinPersonCollapse": "_collapse",
-    "export_recognizer": "_export",
-    "INLP": "_inlp",
-    "LEACE": "_leace",
-    "LearningNotToLearn": "_lnl",
-    "ModelError": "_persistence",
-    "SensitiveNets": "_sensitivenets",
+    "ExpressionInvariantMap": "methods._invariant",
+    "export_recognizer": "formats._export",
+    "INLP": "methods._inlp",
+    "LEACE": "methods._leace",
+    "LearningNotToLearn": "methods._lnl",
+    "ModelError": "formats._persistence",
+    "SensitiveNets": "methods._sensitivenets",
     "MomentStatistics": "_streaming",
+    "StreamingBlinder": "_streaming",
     "accumulate": "_streaming",
     "fit_statistics": "_streaming",
     "fit_streaming": "_streaming",
-    "WithinSubjectProjection": "_within_subject",
-    "fit_stores": "_workflow",
+    "WithinSubjectProjection": "methods._within_subject",
+    "WithinPersonCollapse": "methods._collapse",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
     from blindface.blinding._base import Blinder
-    from blindface.blinding._collapse import WithinPersonCollapse
-    from blindface.blinding._export import export_recognizer
-    from blindface.blinding._inlp import INLP
-    from blindface.blinding._invariant import ExpressionInvariantMap
-    from blindface.blinding._leace import LEACE
-    from blindface.blinding._lnl import LearningNotToLearn
-    from blindface.blinding._persistence import ModelError
-    from blindface.blinding._sensitivenets import SensitiveNets
     from blindface.blinding._streaming import (
         MomentStatistics,
+        StreamingBlinder,
         accumulate,
         fit_statistics,
         fit_streaming,
     )
-    from blindface.blinding._within_subject import WithinSubjectProjection
-    from blindface.blinding._workflow import fit_stores
+    from blindface.blinding.formats._export import export_recognizer
+    from blindface.blinding.formats._persistence import ModelError
+    from blindface.blinding.methods._collapse import WithinPersonCollapse
+    from blindface.blinding.methods._inlp import INLP
+    from blindface.blinding.methods._invariant import ExpressionInvariantMap
+    from blindface.blinding.methods._leace import LEACE
+    from blindface.blinding.methods._lnl import LearningNotToLearn
+    from blindface.blinding.methods._sensitivenets import SensitiveNets
+    from blindface.blinding.methods._within_subject import WithinSubjectProjection
 
 
 def __getattr__(name: str) -> Any:
@@ -77,12 +77,12 @@ __all__ = [
     "ModelError",
     "MomentStatistics",
     "SensitiveNets",
+    "StreamingBlinder",
     "WithinPersonCollapse",
     "WithinSubjectProjection",
     "accumulate",
     "export_recognizer",
     "fit_statistics",
-    "fit_stores",
     "fit_streaming",
     "get_method",
     "load",

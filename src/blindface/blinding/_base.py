@@ -22,10 +22,10 @@ from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from blindface.blinding import _onnx, _persistence
 from blindface.blinding._params import declared_params
-from blindface.blinding._persistence import AttributeKind, ModelError, Shape
 from blindface.blinding._validation import Labels, check_embeddings, encode_labels, require_classes
+from blindface.blinding.formats import _onnx, _persistence
+from blindface.blinding.formats._persistence import AttributeKind, ModelError, Shape
 
 Layer = tuple[np.ndarray, np.ndarray, str]
 

@@ -1,6 +1,6 @@
 """The one registry of blinding methods: name -> class, kind and a one-line description.
 
-The command line's ``--method`` choices, :func:`blindface.blinding.fit_stores`, the study's
+The command line's ``--method`` choices, :func:`blindface.pipelines.fit_stores`, the study's
 blinders and :func:`load` all read it. A new method is one line::
 
     register("my_method", MyBlinder, kind="beyond", description="what it removes, and how")
@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
+
+from blindface.blinding.formats._persistence import read_model
 
 if TYPE_CHECKING:  # the classes are imported when first used: listing names needs no PyTorch
     from blindface.blinding._base import Blinder
@@ -114,8 +116,6 @@ def load(path: str | os.PathLike[str]) -> Blinder:
     Raises :class:`~blindface.blinding.ModelError` for a malformed model (naming the file and
     the problem) and :class:`FileNotFoundError` when there is none at ``path``.
     """
-    from blindface.blinding._persistence import read_model
-
     classes = {m.class_name: m.estimator for m in METHODS.values()}
     saved = read_model(path, {name: cls._schema() for name, cls in classes.items()})
     return classes[saved.method]._from_saved(saved, Path(path))
@@ -123,7 +123,7 @@ def load(path: str | os.PathLike[str]) -> Blinder:
 
 register(
     "sensitivenets",
-    "blindface.blinding._sensitivenets:SensitiveNets",
+    "blindface.blinding.methods._sensitivenets:SensitiveNets",
     kind="paper",
     description="linear map trained with a triplet loss and a neutral-expression target "
     "against a retrained emotion classifier (Morales et al.)",
@@ -131,7 +131,7 @@ register(
 )
 register(
     "lnl_frozen",
-    "blindface.blinding._lnl:LearningNotToLearn",
+    "blindface.blinding.methods._lnl:LearningNotToLearn",
     kind="paper",
     description="Learning not to Learn on frozen embeddings (a head on the recognizer's "
     "output): identity features with minimal mutual information with the expression, "
@@ -140,27 +140,27 @@ register(
 )
 register(
     "leace",
-    "blindface.blinding._leace:LEACE",
+    "blindface.blinding.methods._leace:LEACE",
     kind="baseline",
     description="closed-form least-squares linear concept erasure (Belrose et al. 2023)",
 )
 register(
     "inlp",
-    "blindface.blinding._inlp:INLP",
+    "blindface.blinding.methods._inlp:INLP",
     kind="baseline",
     description="iterative nullspace projection of linear expression probes (Ravfogel et al.)",
     strength=Strength("max_iter", (5, 10, 20)),
 )
 register(
     "within_subject",
-    "blindface.blinding._within_subject:WithinSubjectProjection",
+    "blindface.blinding.methods._within_subject:WithinSubjectProjection",
     kind="beyond",
     description="project out the main directions in which one person's face varies",
     strength=Strength("n_components", (16, 32, 64)),
 )
 register(
     "invariant",
-    "blindface.blinding._invariant:ExpressionInvariantMap",
+    "blindface.blinding.methods._invariant:ExpressionInvariantMap",
     kind="beyond",
     description="non-linear map under which a person's faces agree across expressions, with "
     "identity distillation and a final linear eraser for both threat models",
@@ -168,7 +168,7 @@ register(
 )
 register(
     "collapse",
-    "blindface.blinding._collapse:WithinPersonCollapse",
+    "blindface.blinding.methods._collapse:WithinPersonCollapse",
     kind="beyond",
     description="non-linear map collapsing each person's photos onto one point across "
     "expressions and capture conditions (every person with several photos, sources weighed "

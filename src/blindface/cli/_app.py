@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from blindface._version import __version__
@@ -30,12 +32,19 @@ def _root(
     """Face representations blind to facial expression."""
 
 
-def resolve_data_root(data_root: str | None) -> str:
-    """``--data-root``, else ``$BLINDFACE_DATA``, else ``../shared/data``; exit 2 when none."""
-    from blindface.datasets import default_data_root
+def resolve_data_root(data_root: str | Path | None) -> Path:
+    """The folder the datasets are under: ``--data-root``, else ``$BLINDFACE_DATA``, else
+    ``../shared/data``; exit 2, saying what to pass, when there is none or it is no folder."""
+    from blindface.datasets import default_data_root  # lazy: `blindface --help` needs no pandas
 
     root = data_root or default_data_root()
     if root is None:
         typer.echo("no data root: pass --data-root DIR or set BLINDFACE_DATA", err=True)
         raise typer.Exit(2)
-    return str(root)
+    if not Path(root).is_dir():
+        typer.echo(
+            f"data root {root} is not a folder: pass --data-root DIR or set BLINDFACE_DATA",
+            err=True,
+        )
+        raise typer.Exit(2)
+    return Path(root)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import typer
 
 from blindface.cli._app import app
@@ -50,12 +52,13 @@ def audit_command(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress."),
     as_json: bool = typer.Option(False, "--json", help="Also print the JSON to stdout."),
 ) -> None:
-    """Measure how much of a label (the expression by default) fresh probes read from a store,
-    on people they never saw, under the population and relative threat models, before and after
-    each blinder: every probe's balanced accuracy and the strongest attacker's Diff with its
-    interval; plus the identity kept (TAR at FAR 0.1 % on all pairs, the loss's interval)."""
-    import json
+    """Measure how much of a label (the expression by default) a store still reveals.
 
+    Fresh probes are trained and tested on different people, under the population and relative
+    threat models, before and after each blinder: every probe's balanced accuracy and the
+    strongest attacker's Diff with its interval; plus the identity kept (TAR at FAR 0.1 % on all
+    pairs, with the loss's interval)."""
+    # lazy: `blindface --help` starts without pandas, pyarrow and scikit-learn
     from rich.console import Console
 
     from blindface.audit import AuditError, audit, write_audit

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING
 
 import typer
 
-from blindface.blinding import METHODS
+from blindface._io import describe_error
+from blindface.blinding import METHODS, get_method
+from blindface.blinding._params import Param, ParamError, declared_params, describe, parse
 from blindface.cli._app import app
-
-if TYPE_CHECKING:
-    from blindface.blinding._params import Param
-
 
 #: ``--method``'s choices: the blinding registry's names (an Enum is how typer lists choices;
 #: built from the registry at import, so a static checker cannot see its members)
@@ -22,9 +19,6 @@ MethodName = enum.Enum("MethodName", {name: name for name in METHODS}, type=str)
 def _parse_params(items: list[str], method: str) -> dict[str, Param]:
     """``KEY=VALUE`` pairs parsed against the declared type of ``method``'s parameter ``KEY``
     (ints, floats, booleans, strings, ``none``, lists ``1,2`` / ``[0.5, 1]``)."""
-    from blindface.blinding import get_method
-    from blindface.blinding._params import ParamError, declared_params, describe, parse
-
     declared = declared_params(get_method(method).estimator)
     params: dict[str, Param] = {}
     for item in items:
@@ -88,8 +82,9 @@ def fit_command(
     ),
 ) -> None:
     """Fit an emotion-blinding method on embedding stores and save it (with training curves)."""
-    from blindface.blinding import fit_stores, get_method
+    # lazy: `blindface --help` starts without pandas, pyarrow and scikit-learn
     from blindface.datasets import DatasetLayoutError, read_label_map
+    from blindface.pipelines import fit_stores
 
     method = str(method_name.value)
     params = _parse_params(param, method)
@@ -140,8 +135,9 @@ def transform_command(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
     """Blind the embeddings of a store; writes a store of the same columns."""
-    from blindface._io import describe_error
-    from blindface.store import StoreError, transform_store
+    # lazy: `blindface --help` starts without pandas, pyarrow and scikit-learn
+    from blindface.pipelines import transform_store
+    from blindface.store import StoreError
 
     try:
         path = transform_store(
@@ -168,7 +164,7 @@ def export_recognizer_command(
 
     The graph is checked with onnxruntime against the Python path on probe faces before the
     file is written."""
-    from blindface.blinding import export_recognizer
+    from blindface.blinding import export_recognizer  # lazy: loads ONNX and scikit-learn
 
     try:
         path = export_recognizer(model, out)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import warnings
+
 import typer
 
-from blindface.cli._app import app
+from blindface.cli._app import app, resolve_data_root
 
 
 @app.command("datasets")
@@ -21,23 +24,17 @@ def datasets_command(
     Exit status 1 when a dataset fails to load; warnings (skipped files, unreadable folders,
     unknown labels) go to stderr and, with --json, into each dataset's "warnings".
     """
-    import json
-    import warnings
-
+    # lazy: `blindface --help` starts without pandas, pyarrow and rich's console
     from rich.console import Console
 
     from blindface.datasets import (
         DatasetLayoutError,
         DatasetWarning,
-        default_data_root,
         summarize_datasets,
         summary_table,
     )
 
-    root = data_root or default_data_root()
-    if root is None:
-        typer.echo("no data root: pass --data-root DIR or set BLINDFACE_DATA", err=True)
-        raise typer.Exit(2)
+    root = resolve_data_root(data_root)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", DatasetWarning)

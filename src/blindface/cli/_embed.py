@@ -6,8 +6,9 @@ from pathlib import Path
 
 import typer
 
-from blindface.cli._app import app
-from blindface.faces import check_embedder_name, embedder_label
+from blindface._io import describe_error
+from blindface.cli._app import app, resolve_data_root
+from blindface.faces import FACE_STATUSES, check_embedder_name, embedder_label
 
 
 @app.command("embed")
@@ -72,13 +73,11 @@ def embed_command(
     missing (or changed), giving an identical store. With --engine ray the images are embedded
     by a pool of Ray actors and the store is a partitioned folder (read the same way).
     """
-
+    # lazy: `blindface --help` starts without pandas, pyarrow and rich's console
     from rich.console import Console
 
-    from blindface._io import describe_error
     from blindface.datasets import (
         DatasetLayoutError,
-        default_data_root,
         find_datasets,
         load_dataset,
         load_manifest,
@@ -90,11 +89,10 @@ def embed_command(
     if (label_map or allow_outside_root) and not manifest:
         typer.echo("--label-map and --allow-outside-root apply to CSV manifests only", err=True)
         raise typer.Exit(2)
-    # a manifest's paths are relative to its own folder unless --data-root is given
-    root = data_root or (Path(dataset).parent if manifest else default_data_root())
-    if root is None:
-        typer.echo("no data root: pass --data-root DIR or set BLINDFACE_DATA", err=True)
-        raise typer.Exit(2)
+    if manifest:  # a manifest's paths are relative to its own folder unless --data-root is given
+        root = Path(data_root) if data_root else Path(dataset).parent
+    else:
+        root = resolve_data_root(data_root)
     try:
         if dataset == "all":
             names = find_datasets(root)
@@ -142,9 +140,7 @@ def embed_command(
 def _summary(rows: list[tuple[str, int, int | None, dict[str, int], Path]]):
     """One line per store: images, rows the loader skipped (when it says), status counts;
     and their totals."""
-    from rich.table import Table
-
-    from blindface.faces import FACE_STATUSES
+    from rich.table import Table  # lazy: rich's tables are not needed for `--help`
 
     skips = any(skipped is not None for _, _, skipped, _, _ in rows)
     summary = Table("dataset", "images", *(["skipped rows"] if skips else []), *FACE_STATUSES)

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import typer
 
-from blindface.cli._app import app
+from blindface.blinding import get_method
+from blindface.cli._app import app, resolve_data_root
 from blindface.faces import check_embedder_name
 
 
@@ -41,19 +42,17 @@ def reproduce_command(
         help="Comma-separated blinding methods (default: every registered one).",
     ),
 ) -> None:
-    """Run the whole study (embed; leave-one-dataset-out blinders with nested selection of every
-    strength; every attacker under both threat models; identity at FAR 0.1 %; figures; Table II)
-    and write report.md and results.json."""
+    """Run the whole study and write report.md and results.json.
+
+    Embed; leave-one-dataset-out blinders with every strength chosen by nested leave-one-source-out
+    selection; every attacker under both threat models; identity at FAR 0.1 %; figures;
+    Table II."""
+    # lazy: `blindface --help` starts without the study's scikit-learn and pandas
     from rich.console import Console
 
-    from blindface.blinding import get_method
-    from blindface.datasets import default_data_root
     from blindface.study import Study, run_study
 
-    root = data_root or default_data_root()
-    if root is None or not Path(root).is_dir():
-        typer.echo("No data root: pass --data-root DIR or set BLINDFACE_DATA.", err=True)
-        raise typer.Exit(2)
+    root = resolve_data_root(data_root)
     chosen = None
     if methods:
         chosen = tuple(m.strip() for m in methods.split(",") if m.strip())
@@ -64,7 +63,7 @@ def reproduce_command(
             raise typer.BadParameter(str(error), param_hint="--methods") from None
     console = Console(stderr=True, log_path=False)
     study = Study(
-        data_root=Path(root),
+        data_root=root,
         out=out,
         embedder=embedder,
         quick=quick,

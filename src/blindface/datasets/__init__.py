@@ -61,6 +61,9 @@ others         UTKFace, CelebA, DiveFace: no expression labels (NA); CelebA's ``
 
 :func:`smiling` gives the binary smiling task for any table: True for ``happy``, False for
 ``neutral``, NA otherwise; CelebA's ``Smiling`` attribute on all its rows.
+:func:`expression_labels` gives the expression a blinder is fitted with and an audit reads:
+the normalised ``expression``, else by one rule CelebA's ``Smiling`` (True ``happy``, False
+``neutral``); :func:`person_ids` qualifies subjects by their dataset (``dataset:subject``).
 
 Manifests
 ---------
@@ -79,6 +82,14 @@ from blindface.datasets._ckplus import CKPLUS_CODES, load_ckplus
 from blindface.datasets._diveface import load_diveface
 from blindface.datasets._jaffe import load_jaffe
 from blindface.datasets._label_map import read_label_map
+from blindface.datasets._labels import (
+    SMILING_ATTRIBUTE,
+    SMILING_EXPRESSIONS,
+    SMILING_LABELS,
+    expression_labels,
+    person_ids,
+    smiling,
+)
 from blindface.datasets._lfw import load_lfw, load_lfw_pairs
 from blindface.datasets._manifest import load_manifest
 from blindface.datasets._registry import (
@@ -101,7 +112,6 @@ from blindface.datasets._schema import (
     normalize_expressions,
     normalize_gender,
 )
-from blindface.datasets._smiling import smiling
 from blindface.datasets._summary import summarize, summarize_datasets, summary_table
 from blindface.datasets._taiwanese import PERCEIVED_CATEGORIES, PERFORMANCE_TYPES, load_taiwanese
 from blindface.datasets._utkface import load_utkface
@@ -118,10 +128,14 @@ __all__ = [
     "PERCEIVED_CATEGORIES",
     "PERFORMANCE_TYPES",
     "SCHEMA_COLUMNS",
+    "SMILING_ATTRIBUTE",
+    "SMILING_EXPRESSIONS",
+    "SMILING_LABELS",
     "DatasetLayoutError",
     "DatasetWarning",
     "default_data_root",
     "ethnicity_group",
+    "expression_labels",
     "find_datasets",
     "load_celeba",
     "load_cfee",
@@ -137,6 +151,7 @@ __all__ = [
     "normalize_expression",
     "normalize_expressions",
     "normalize_gender",
+    "person_ids",
     "read_celeba_attributes",
     "read_label_map",
     "smiling",

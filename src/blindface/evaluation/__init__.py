@@ -9,25 +9,14 @@ Diff with a bootstrap interval over people) and ``pooled_diff`` averages cells. 
 ``leakage`` / ``threat_leakage`` (any categorical attribute), ``attribute_accuracy`` (attributes
 to keep), ``compare_leakage`` and ``diff`` (the paper's Diff). Identity utility:
 ``operating_point`` (TAR at FAR over all pairs, loss with a bootstrap interval),
-``verification_accuracy`` (LFW pair protocol). Fairness (Table II): CelebA training-set builders,
-``fairness_report`` and ``fairness_experiment``. Figures: ``plot_tsne``,
+``verification_accuracy`` (LFW pair protocol). Fairness: ``fairness_metrics`` (Table II's
+columns; the CelebA experiment itself is the study's). Figures: ``plot_tsne``,
 ``feature_suppression_curve`` + ``plot_suppression_curves``, ``plot_tradeoff``.
 """
 
 from __future__ import annotations
 
-from blindface.evaluation._fairness import (
-    CELL_WEIGHTS,
-    attractiveness_classifier,
-    build_celeba_test_set,
-    build_celeba_training_set,
-    celeba_fairness_split,
-    fairness_experiment,
-    fairness_metrics,
-    fairness_report,
-    largest_set_size,
-    split_celeba_subjects,
-)
+from blindface.evaluation._fairness import fairness_metrics
 from blindface.evaluation._figures import plot_suppression_curves, plot_tradeoff, plot_tsne
 from blindface.evaluation._inversion import Inversion, fit_inversion
 from blindface.evaluation._leakage import (
@@ -95,7 +84,6 @@ __all__ = [
     "tar_at_far",
     "threat_scores",
     "transfer_attack",
-    "CELL_WEIGHTS",
     "THREATS",
     "Threat",
     "ThreatView",
@@ -109,28 +97,20 @@ __all__ = [
     "PROBES",
     "SPLITTERS",
     "Probe",
-    "attractiveness_classifier",
     "attribute_accuracy",
-    "build_celeba_test_set",
-    "build_celeba_training_set",
-    "celeba_fairness_split",
     "chance_level",
     "compare_leakage",
     "cosine_scores",
     "diff",
     "above_chance",
-    "fairness_experiment",
     "fairness_metrics",
-    "fairness_report",
     "feature_suppression_curve",
-    "largest_set_size",
     "leakage",
     "make_probe",
     "plot_suppression_curves",
     "plot_tradeoff",
     "plot_tsne",
     "random_80_20",
-    "split_celeba_subjects",
     "subject_disjoint",
     "summarise_suppression",
     "verification_accuracy",

@@ -10,14 +10,13 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
+from blindface._io import save_figure
 from blindface.evaluation._suppression import summarise_suppression
 
 __all__ = ["plot_suppression_curves", "plot_tradeoff", "plot_tsne"]
 
 
 def _save(fig: Any, path: str | Path) -> Path:
-    from blindface._io import save_figure
-
     return save_figure(fig, path)
 
 

@@ -58,9 +58,10 @@ def _blur(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def _jpeg(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     quality = int(rng.integers(15, 60))
     ok, encoded = cv2.imencode(".jpg", image[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
-    if not ok:  # pragma: no cover - OpenCV encodes any uint8 image
+    decoded = cv2.imdecode(encoded, cv2.IMREAD_COLOR) if ok else None
+    if decoded is None:  # pragma: no cover - OpenCV encodes and decodes any uint8 image
         return image
-    return cv2.imdecode(encoded, cv2.IMREAD_COLOR)[:, :, ::-1].copy()
+    return decoded[:, :, ::-1].copy()
 
 
 def _illumination(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:

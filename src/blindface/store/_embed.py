@@ -14,10 +14,18 @@ import numpy as np
 import pandas as pd
 
 from blindface._io import remove_stale_temporaries
+from blindface.faces import (
+    ImageReadError,
+    embed_files,
+    embedder_label,
+    get_embedder,
+    open_image_file,
+)
 from blindface.store._cache import EmbeddingCache, Entry
 from blindface.store._format import EMBEDDED_STATUSES, NORM_TOLERANCE, STORE_COLUMNS, StoreError
 from blindface.store._layout import check_target
 from blindface.store._progress import progress_bar
+from blindface.store._ray import ray_entries
 from blindface.store._write import PARTITION_ROWS, write_rows
 
 ENGINES: tuple[str, ...] = ("local", "ray")
@@ -29,8 +37,6 @@ def content_hash(path: str | os.PathLike[str]) -> str:
     Only a non-empty regular file is read (a FIFO, folder or broken link raises
     :class:`~blindface.faces.ImageReadError` saying what it is, and never blocks).
     """
-    from blindface.faces import open_image_file
-
     digest = hashlib.blake2b(digest_size=16)
     with open_image_file(path) as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -109,8 +115,6 @@ def embed_dataset(
     OSError
         When the store cannot be written (a full disk: the message names the file).
     """
-    from blindface.faces import get_embedder
-
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     for name, value in (("chunk_size", chunk_size), ("batch_size", batch_size)):
@@ -131,8 +135,6 @@ def embed_dataset(
         "settings": model.settings,
     }
     key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
-    from blindface.faces import embedder_label
-
     cache = EmbeddingCache(cache_root(out), embedder_label(model), key, model.dim)
     remove_stale_temporaries(out.parent)
 
@@ -148,8 +150,6 @@ def embed_dataset(
             if engine == "local":
                 entries = _local_entries(todo, model, n_jobs, chunk_size)
             else:
-                from blindface.store._ray import ray_entries
-
                 entries = ray_entries(
                     todo,
                     model,
@@ -187,8 +187,6 @@ def embed_dataset(
 
 def _hash_files(files: list[str], bar: Any) -> tuple[list[str | None], list[str | None]]:
     """Content hash of each file, or None and the reason it could not be read."""
-    from blindface.faces import ImageReadError
-
     task = bar.add_task("hashing files", total=len(files))
     hashes: list[str | None] = []
     errors: list[str | None] = []
@@ -210,8 +208,6 @@ def _local_entries(
     todo: dict[str, str], model: Any, n_jobs: int, chunk_size: int
 ) -> Iterator[Entry]:
     """Embed the files of ``todo`` (hash -> path) on the local process pool."""
-    from blindface.faces import embed_files
-
     records = embed_files(
         todo.values(), model, n_jobs=n_jobs, chunk_size=max(1, min(16, chunk_size))
     )

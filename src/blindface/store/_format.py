@@ -29,7 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -140,6 +140,28 @@ def decode_embeddings(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, n
     valid = ~array.is_null().to_numpy(zero_copy_only=False)
     values[~valid] = 0
     return values, valid
+
+
+def map_embeddings(
+    table: pa.Table, transform: Callable[[np.ndarray], np.ndarray], schema: pa.Schema
+) -> pa.Table:
+    """``table`` (a verified row group) with ``transform`` applied to the embeddings it holds
+    (rows without one stay null), as ``schema`` (see :func:`with_embedding_dim`)."""
+    values, valid = decode_embeddings(table.column("embedding"))
+    mapped = np.zeros((len(values), schema.field("embedding").type.list_size), np.float32)
+    if valid.any():
+        mapped[valid] = transform(values[valid])
+    index = table.column_names.index("embedding")
+    table = table.set_column(index, schema.field("embedding"), embedding_column(mapped, valid))
+    return table.select(schema.names).cast(schema)
+
+
+def with_embedding_dim(source: pa.Schema, dim: int) -> pa.Schema:
+    """The schema of ``source`` with a ``dim``-wide embedding and without the old footer."""
+    index = source.get_field_index("embedding")
+    schema = source.set(index, pa.field("embedding", embedding_type(dim)))
+    kept = {k: v for k, v in (source.metadata or {}).items() if k != METADATA_KEY}
+    return schema.with_metadata(kept)
 
 
 # -- checksums ------------------------------------------------------------------------------

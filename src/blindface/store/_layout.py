@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from blindface._io import write_folder, write_json
 from blindface.store._format import (
@@ -30,6 +31,7 @@ from blindface.store._format import (
     canonical_json,
     iter_row_groups,
     open_file,
+    read_row_group,
     schema_meta,
     seal,
     unseal,
@@ -52,6 +54,30 @@ WRITER_KEYS = frozenset(
 )
 #: Keys kept from the public metadata: how the format checks itself, not what a user asks.
 _INTERNAL_KEYS = ("column_types", "pandas_metadata")
+
+
+@dataclass(frozen=True)
+class RowGroupRef:
+    """One row group of a store, to be read on its own (one task each, on another process):
+    its file, its index there, its expected rows and digest (``""`` for a store written before
+    checksums) and the store row of its first row."""
+
+    file: str
+    group: int
+    rows: int
+    digest: str
+    first_row: int
+
+    def read(self, fix: str, *, unit_norm: bool) -> pa.Table:
+        """The row group, verified as :meth:`StoreLayout.row_groups` verifies it."""
+        return read_row_group(
+            Path(self.file),
+            self.group,
+            fix,
+            expected=(self.rows, self.digest) if self.digest else None,
+            unit_norm=unit_norm,
+            first_row=self.first_row,
+        )
 
 
 @dataclass(frozen=True)
@@ -84,6 +110,24 @@ class StoreLayout:
         for index, (store_file, offset) in enumerate(zip(self.files, self.offsets, strict=True)):
             if part is None or index == part:
                 yield from iter_row_groups(store_file, self.fix, columns=columns, first_row=offset)
+
+    def row_group_refs(self) -> list[RowGroupRef]:
+        """Every row group of the store, in order, as a :class:`RowGroupRef`."""
+        refs: list[RowGroupRef] = []
+        for store_file, first in zip(self.files, self.offsets, strict=True):
+            groups = store_file.row_groups or _unchecked_groups(store_file.path)
+            for group, (rows, digest) in enumerate(groups):
+                refs.append(
+                    RowGroupRef(os.path.abspath(store_file.path), group, rows, digest, first)
+                )
+                first += rows
+        return refs
+
+
+def _unchecked_groups(path: Path) -> list[tuple[int, str]]:
+    """``(rows, "")`` per row group of a store written before checksums existed."""
+    metadata = pq.ParquetFile(path).metadata
+    return [(metadata.row_group(i).num_rows, "") for i in range(metadata.num_row_groups)]
 
 
 def is_store_folder(path: str | os.PathLike[str]) -> bool:

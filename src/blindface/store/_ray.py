@@ -1,28 +1,26 @@
-"""The Ray Data engine: embed images, or blind a store, with ``map_batches`` on an actor pool.
+"""The Ray Data engine: a Ray session, and embedding images with ``map_batches`` on an actor
+pool (:mod:`blindface.pipelines` blinds a store on the same engine).
 
-Each actor builds its model once: the embedder from its registry name and options (checked to
-have the driver's settings, as the local worker processes do), or the blinding model with
-:func:`blindface.load`. The driver keeps what makes a run resumable and a store trustworthy: it
-writes the cache chunks as results stream back, and the partitioned store at the end, through
-:mod:`blindface._io`. Paths must be visible to every actor at the same place (on one machine
-they are; on a cluster, use shared storage).
+Each actor builds its embedder once, from its registry name and options, checked to have the
+driver's settings (as the local worker processes do). The driver keeps what makes a run
+resumable and a store trustworthy: it writes the cache chunks as results stream back, and the
+partitioned store at the end, through :mod:`blindface._io`. Paths must be visible to every
+actor at the same place (on one machine they are; on a cluster, use shared storage).
 """
 
 from __future__ import annotations
 
-import io
 import logging
-import os
 import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
+from blindface.faces import EmbedderError, check_embedder_name, embed_files, get_embedder
 from blindface.store._cache import Entry
 from blindface.store._format import decode_embeddings, store_columns, store_fields
 
@@ -35,7 +33,7 @@ INSTALL_HINT = 'the ray engine needs Ray: pip install "blindface[ray]"'
 def ray_session(address: str | None, num_cpus: int) -> Iterator[Any]:
     """Ray, initialised: the running instance if there is one, else ``address`` joined or a
     quiet local instance of ``num_cpus`` CPUs (no dashboard), shut down afterwards."""
-    try:
+    try:  # lazy: Ray is an optional extra, and slow to import
         import ray
         import ray.data
     except ModuleNotFoundError:
@@ -59,11 +57,10 @@ def ray_session(address: str | None, num_cpus: int) -> Iterator[Any]:
         ray.shutdown()
 
 
-def _quiet_data_context() -> None:
-    """Ray Data without its own progress bars and logs (blindface shows its own progress); its
-    context's constructor warns about its own deprecated fields."""
-    import ray.data
-
+def quiet_data_context(ray: Any) -> None:
+    """Ray Data (``ray``: the module :func:`ray_session` yields) without its own progress bars
+    and logs (blindface shows its own progress); its context's constructor warns about its own
+    deprecated fields."""
     logging.getLogger("ray.data").setLevel(logging.ERROR)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -71,13 +68,14 @@ def _quiet_data_context() -> None:
     context.enable_progress_bars = False
 
 
-def _pool(ray: Any, blocks: int, num_actors: int) -> Any:
+def actor_pool(ray: Any, blocks: int, num_actors: int) -> Any:
+    """An actor pool of ``num_actors`` actors, no more than there are ``blocks`` to map."""
     return ray.data.ActorPoolStrategy(size=max(1, min(num_actors, blocks)))
 
 
 def _single_threaded() -> None:
     """One OpenCV and one PyTorch thread per actor, as in the local worker processes."""
-    import cv2
+    import cv2  # lazy: OpenCV is only needed by the embedding actors
 
     cv2.setNumThreads(1)
     if "torch" in sys.modules:
@@ -91,8 +89,6 @@ class EmbedActor:
     """Holds one embedder; maps a batch of ``(content_hash, path)`` rows to cache rows."""
 
     def __init__(self, name: str, options: dict[str, Any], expected: dict[str, Any]) -> None:
-        from blindface.faces import get_embedder
-
         _single_threaded()
         self.model = get_embedder(name, **options)
         if self.model.settings != expected:
@@ -103,8 +99,6 @@ class EmbedActor:
         _single_threaded()
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        from blindface.faces import embed_files
-
         paths = batch.column("path").to_pylist()
         records = list(embed_files(paths, self.model, n_jobs=1, chunk_size=max(1, len(paths))))
         values = np.zeros((len(records), self.model.dim), np.float32)
@@ -133,8 +127,6 @@ def ray_entries(
 ) -> Iterator[Entry]:
     """Embed the files of ``todo`` (hash -> path) on Ray actors; entries stream back in
     completion order."""
-    from blindface.faces import EmbedderError, check_embedder_name
-
     try:
         check_embedder_name(model.name)
     except EmbedderError as error:
@@ -143,7 +135,7 @@ def ray_entries(
         ) from None
     items = list(todo.items())
     with ray_session(address, num_cpus=num_actors) as ray:
-        _quiet_data_context()
+        quiet_data_context(ray)
         blocks = [
             pa.table(
                 {
@@ -158,7 +150,7 @@ def ray_entries(
             fn_constructor_args=(model.name, model.options, model.settings),
             batch_size=batch_size,
             batch_format="pyarrow",
-            compute=_pool(ray, len(blocks), num_actors),
+            compute=actor_pool(ray, len(blocks), num_actors),
             num_cpus=1,
             **({"num_gpus": num_gpus} if num_gpus else {}),
         )
@@ -173,97 +165,3 @@ def ray_entries(
                 )
             ):
                 yield Entry(digest, values[row].copy() if valid[row] else None, status, reason)
-
-
-# -- blinding -------------------------------------------------------------------------------
-
-
-class BlindActor:
-    """Holds one blinding model; maps a batch of row-group references to blinded row groups."""
-
-    def __init__(self, model: str, schema: bytes, unit_norm: bool, fix: str) -> None:
-        from blindface.blinding import load
-
-        self.blinder = load(model)
-        self.schema = pa.ipc.read_schema(pa.py_buffer(schema))
-        self.unit_norm = unit_norm
-        self.fix = fix
-
-    def __call__(self, batch: pa.Table) -> pa.Table:
-        from blindface.store._format import read_row_group
-        from blindface.store._transform import blind_table
-
-        blobs = []
-        for unit in batch.to_pylist():
-            expected = (unit["rows"], unit["digest"]) if unit["digest"] else None
-            table = read_row_group(
-                Path(unit["file"]),
-                unit["group"],
-                self.fix,
-                expected=expected,
-                unit_norm=self.unit_norm,
-                first_row=unit["first_row"],
-            )
-            sink = io.BytesIO()
-            with pa.ipc.new_stream(sink, self.schema) as writer:
-                writer.write_table(blind_table(table, self.blinder, self.schema))
-            blobs.append(sink.getvalue())
-        return pa.table({"unit": batch.column("unit"), "table": pa.array(blobs, pa.binary())})
-
-
-def ray_blinded_parts(
-    layout: Any,
-    model: str | os.PathLike[str],
-    schema: pa.Schema,
-    *,
-    address: str | None,
-    num_actors: int,
-) -> Iterator[tuple[int, list[pa.Table]]]:
-    """Blind every row group of ``layout`` on Ray actors: ``(part index, [row group])`` pairs,
-    one part per input row group, in completion order."""
-    units: list[dict[str, Any]] = []
-    for store_file, offset in zip(layout.files, layout.offsets, strict=True):
-        first = offset
-        groups = store_file.row_groups or _legacy_groups(store_file.path)
-        for group, (rows, digest) in enumerate(groups):
-            units.append(
-                {
-                    "unit": len(units),
-                    "file": os.path.abspath(store_file.path),
-                    "group": group,
-                    "rows": rows,
-                    "digest": digest,
-                    "first_row": first,
-                }
-            )
-            first += rows
-    unit_norm = layout.files[0].unit_norm
-    with ray_session(address, num_cpus=num_actors) as ray:
-        _quiet_data_context()
-        blocks = [pa.Table.from_pylist([unit]) for unit in units]
-        results = ray.data.from_arrow(blocks).map_batches(
-            BlindActor,
-            fn_constructor_args=(
-                os.path.abspath(model),
-                schema.serialize().to_pybytes(),
-                unit_norm,
-                layout.fix,
-            ),
-            batch_size=1,
-            batch_format="pyarrow",
-            compute=_pool(ray, len(blocks), num_actors),
-            num_cpus=1,
-        )
-        for table in results.iter_batches(batch_size=None, batch_format="pyarrow"):
-            for unit, blob in zip(
-                table.column("unit").to_pylist(), table.column("table").to_pylist(), strict=True
-            ):
-                yield unit, [pa.ipc.open_stream(blob).read_all()]
-
-
-def _legacy_groups(path: Path) -> list[tuple[int, str]]:
-    """``(rows, "")`` per row group of a store written before checksums existed."""
-    import pyarrow.parquet as pq
-
-    metadata = pq.ParquetFile(path).metadata
-    return [(metadata.row_group(i).num_rows, "") for i in range(metadata.num_row_groups)]

@@ -13,13 +13,27 @@ Rules that keep every number honest:
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.model_selection import train_test_split
 
+from blindface._seeds import derive
+from blindface.datasets import (
+    DatasetLayoutError,
+    DatasetWarning,
+    find_datasets,
+    load_dataset,
+    load_lfw_pairs,
+)
+from blindface.faces import embedder_label
+from blindface.pipelines import read_labelled, row_labels
+from blindface.store import embed_dataset, read_metadata
+from blindface.study._fairness import split_celeba_subjects
 from blindface.study._settings import Study
 
 Log = Callable[[str], None]
@@ -64,30 +78,6 @@ class StudyData:
         return eligible.to_numpy(dtype=bool, copy=True)
 
 
-# -- labels ----------------------------------------------------------------------------------
-
-
-def fit_expression(name: str, table: pd.DataFrame) -> np.ndarray:
-    """The expression label a blinder is fit with: the harmonised expression, or for CelebA
-    (which has only ``Smiling``) ``happy`` / ``neutral`` — an approximation: a CelebA face that
-    does not smile is taken as neutral."""
-    if "expression" in table and table["expression"].notna().any():
-        return (
-            table["expression"].astype(object).where(table["expression"].notna(), None).to_numpy()
-        )
-    if "Smiling" in table:
-        smiling = pd.Series(table["Smiling"], dtype="boolean")
-        labels = smiling.map({True: "happy", False: "neutral"})
-        return labels.astype(object).where(smiling.notna(), None).to_numpy()
-    return np.full(len(table), None, dtype=object)
-
-
-def qualified_subjects(name: str, table: pd.DataFrame) -> np.ndarray:
-    """Subject ids prefixed with the dataset (ids of two datasets never mean one person)."""
-    subject = table["subject"].astype("string")
-    return (name + ":" + subject).astype(object).where(subject.notna(), None).to_numpy()
-
-
 # -- embedding -------------------------------------------------------------------------------
 
 
@@ -95,10 +85,6 @@ def qualified_subjects(name: str, table: pd.DataFrame) -> np.ndarray:
 def verification_pairs(data_root: Path) -> pd.DataFrame:
     """The LFW pairs of the identity rows: View-2 ``pairs.txt`` (10 official folds) when present,
     else View-1 DevTest; only pairs with both images (the loader warns once about the rest)."""
-    import warnings
-
-    from blindface.datasets import DatasetLayoutError, DatasetWarning, load_lfw_pairs
-
     with warnings.catch_warnings():
         # the fixture lacks some pair images: the count is reported with the verification rows
         warnings.simplefilter("ignore", DatasetWarning)
@@ -180,8 +166,6 @@ def _sample_people(table: pd.DataFrame, n: int | None, seed: int) -> pd.DataFram
 def _sample_rows(table: pd.DataFrame, n: int | None, seed: int, stratify: str) -> pd.DataFrame:
     if n is None or len(table) <= n:
         return table
-    from sklearn.model_selection import train_test_split
-
     labels = table[stratify].astype(str).fillna("NA").to_numpy()
     rows, _ = train_test_split(
         np.arange(len(table)), train_size=n, stratify=labels, random_state=seed
@@ -205,21 +189,22 @@ def _lfw_subset(
 
 def embed_study_data(study: Study, log: Log) -> StudyData:
     """Load each dataset found under the data root, embed it (cached) and keep usable rows."""
-    from blindface.datasets import find_datasets, load_dataset
-    from blindface.evaluation import split_celeba_subjects
-    from blindface.faces import embedder_label
-    from blindface.store import embed_dataset, read_store
-
     settings = study.settings
     found = find_datasets(study.data_root)
     log(f"datasets found under {study.data_root}: {', '.join(found) or 'none'}")
     pairs = verification_pairs(study.data_root) if "lfw" in found else None
     subsets: dict[str, Callable[[pd.DataFrame], pd.DataFrame]] = {
-        "utkface": lambda t: _sample_rows(t, settings.utkface_images, study.seed, "ethnicity"),
-        "celeba": lambda t: _sample_people(t, settings.celeba_images, study.seed),
+        "utkface": lambda t: _sample_rows(
+            t, settings.utkface_images, derive(study.seed, "utkface-rows"), "ethnicity"
+        ),
+        "celeba": lambda t: _sample_people(
+            t, settings.celeba_images, derive(study.seed, "celeba-people")
+        ),
     }
     if pairs is not None:
-        subsets["lfw"] = lambda t: _lfw_subset(t, pairs, settings.lfw_identity_people, study.seed)
+        subsets["lfw"] = lambda t: _lfw_subset(
+            t, pairs, settings.lfw_identity_people, derive(study.seed, "lfw-identity-people")
+        )
     label = embedder_label(study.embedder)
     suffix = "-quick" if study.quick else ""
     datasets: dict[str, Embedded] = {}
@@ -232,14 +217,10 @@ def embed_study_data(study: Study, log: Log) -> StudyData:
         embed_dataset(
             table, study.data_root, out, embedder=study.embedder, n_jobs=study.n_jobs, progress=True
         )
-        store = read_store(out)
-        counts = {str(k): int(v) for k, v in store.table["face_status"].value_counts().items()}
-        ok = np.asarray(store.ok, dtype=bool)
-        datasets[name] = Embedded(
-            table=store.table.iloc[np.flatnonzero(ok)].reset_index(drop=True),
-            X=np.asarray(store.embeddings[ok], dtype=np.float32),
-            counts={"images": len(store.table), **counts},
-        )
+        rows = read_labelled(out, label=None)
+        meta = read_metadata(out)
+        counts = {"images": meta["n_images"], **meta["face_status_counts"]}
+        datasets[name] = Embedded(table=rows.table, X=rows.X, counts=counts)
     reserved: dict[str, frozenset[str]] = {}
     if "lfw" in datasets and pairs is not None:
         lfw = datasets["lfw"].table
@@ -274,20 +255,14 @@ class FitSet:
 
 
 def fit_set(data: StudyData, sources: Sequence[str]) -> FitSet:
-    """Rows of the eligible (not reserved) people of each dataset in ``sources``."""
+    """Rows of the eligible (not reserved) people of each dataset in ``sources``, labelled as
+    :func:`~blindface.pipelines.row_labels` reads them."""
     parts, counts = [], {}
     for name in sources:
         emb = data.datasets[name]
         rows = data.fit_eligible(name)
-        table = emb.table.iloc[np.flatnonzero(rows)]
-        parts.append(
-            (
-                emb.X[rows],
-                fit_expression(name, table),
-                qualified_subjects(name, table),
-                np.full(int(rows.sum()), name, dtype=object),
-            )
-        )
+        expression, subject = row_labels(emb.table.iloc[np.flatnonzero(rows)], name)
+        parts.append((emb.X[rows], expression, subject, np.full(int(rows.sum()), name, object)))
         counts[name] = int(rows.sum())
     if not parts:
         raise RuntimeError("no dataset with expression labels: there is nothing to fit on")

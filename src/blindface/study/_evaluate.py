@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from blindface.datasets import person_ids
 from blindface.evaluation import (
     Inversion,
     ProbeScores,
@@ -30,7 +31,7 @@ from blindface.evaluation import (
     transfer_attack,
     verification_accuracy,
 )
-from blindface.study._data import StudyData, qualified_subjects, spread_sample
+from blindface.study._data import StudyData, spread_sample
 from blindface.study._scores import ScoreCache
 from blindface.study._settings import Study
 from blindface.study._tasks import LEAKAGE_TASKS, AttributeTask, LeakageTask
@@ -107,7 +108,7 @@ def task_rows(
         key=f"{task.key}/{len(kept)}/{max_images}/{len(exclude_people)}/{seed}",
         X=emb.X[rows],
         y=kept.astype(str).to_numpy(),
-        groups=qualified_subjects(task.dataset, chosen).astype(str),
+        groups=person_ids(chosen, task.dataset).astype(str),
         reference=task.reference(kept),
         sessions=task.session_ids(chosen),
     )

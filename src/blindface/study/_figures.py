@@ -9,7 +9,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.neural_network import MLPClassifier
+from sklearn.preprocessing import StandardScaler
 
+from blindface._io import save_figure
+from blindface.evaluation import (
+    feature_suppression_curve,
+    plot_suppression_curves,
+    plot_tsne,
+)
+from blindface.pipelines import plot_history
 from blindface.study._data import StudyData
 from blindface.study._evaluate import Evaluator
 from blindface.study._fitting import Fitted
@@ -32,13 +41,6 @@ def figures(
     log: Log,
 ) -> dict[str, str]:
     """Write every figure under ``study.out/figures``; return {name: path relative to out}."""
-    from blindface.blinding._workflow import plot_history
-    from blindface.evaluation import (
-        feature_suppression_curve,
-        plot_suppression_curves,
-        plot_tsne,
-    )
-
     settings = study.settings
     folder = study.out / "figures"
     made: dict[str, str] = {}
@@ -120,23 +122,23 @@ def figures(
 def curve_points(curves: Sequence[Mapping[str, Any]], threat: str) -> pd.DataFrame:
     """Per method and candidate: the mean Diff over the held-out cells readable on x (the
     sweep attackers, ``threat``) and the mean TAR at FAR 0.1 % loss on LFW over the folds."""
-    frame = pd.DataFrame([r for r in curves if r["threat"] == threat])
-    if frame.empty:
-        return frame
-    loss_column = "tar_loss_lfw" if frame.get("tar_loss_lfw") is not None else None
+    groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    for r in curves:
+        if r["threat"] == threat:
+            groups.setdefault((r["method"], r["label"]), []).append(r)
     rows = []
-    for (method, label), block in frame.groupby(["method", "label"], sort=False):
-        readable = block[block["readable"] & block["diff"].notna()]
-        losses = block.drop_duplicates("heldout_dataset")
-        loss = losses[loss_column].dropna() if loss_column else pd.Series(dtype=float)
+    for (method, label), block in groups.items():
+        diffs = [r["diff"] for r in block if r["readable"] and r["diff"] is not None]
+        per_fold = {r["heldout_dataset"]: r.get("tar_loss_lfw") for r in block}
+        losses = [v for v in per_fold.values() if v is not None]
         rows.append(
             {
                 "method": method,
                 "label": label,
-                "params": block["params"].iloc[0],
-                "diff": float(readable["diff"].mean()) if len(readable) else np.nan,
-                "tar_loss": float(loss.mean()) if len(loss) else np.nan,
-                "n_cells": int(len(readable)),
+                "params": block[0]["params"],
+                "diff": float(np.mean(diffs)) if diffs else np.nan,
+                "tar_loss": float(np.mean(losses)) if losses else np.nan,
+                "n_cells": len(diffs),
             }
         )
     return pd.DataFrame(rows)
@@ -147,10 +149,8 @@ def plot_tradeoff_curves(
 ) -> Path | None:
     """One line per method through its sweep: leakage removed on unseen datasets (mean Diff)
     against the TAR at FAR 0.1 % lost on LFW; the utility budget as a dashed line."""
-    from matplotlib import colormaps
+    from matplotlib import colormaps  # lazy: matplotlib takes 0.4 s to import
     from matplotlib.figure import Figure
-
-    from blindface._io import save_figure
 
     points = curve_points(curves, threat)
     if points.empty or points["tar_loss"].isna().all():
@@ -167,8 +167,9 @@ def plot_tradeoff_curves(
             color=cmap(i % 10),
             label=str(method),
         )
-        for _, r in block.iterrows():
-            value = next(iter(r["params"].values()), None) if r["params"] else None
+        for r in block.to_dict("records"):
+            params: dict[str, Any] = dict(r["params"] or {})
+            value = next(iter(params.values()), None)
             if value is not None:
                 ax.annotate(
                     f"{value:g}",
@@ -190,9 +191,6 @@ def plot_tradeoff_curves(
 
 def _emotion_features(X: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
     """Hidden-layer features of an MLP emotion classifier trained on ``X`` (the paper's f3)."""
-    from sklearn.neural_network import MLPClassifier
-    from sklearn.preprocessing import StandardScaler
-
     Z = StandardScaler().fit_transform(X)
     mlp = MLPClassifier(
         hidden_layer_sizes=(256,), max_iter=400, early_stopping=True, random_state=seed

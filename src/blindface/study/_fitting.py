@@ -1,7 +1,7 @@
 """Fit (or reload) blinders on fit sets; the cache key covers everything a fit depends on.
 
 Fits of one stage are independent, so :func:`fit_blinders` runs them in ``study.n_jobs``
-worker processes (each trains on one thread, see ``blinding._torch.seeded``).
+worker processes (each trains on one thread, see ``blinding.nn._training.seeded``).
 """
 
 from __future__ import annotations
@@ -12,12 +12,15 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
+from joblib import Parallel, delayed
 
-from blindface.blinding import Blinder
+from blindface._io import write_json
+from blindface.blinding import Blinder, get_method, load
 from blindface.blinding._weighting import Weighting, weighted_rows
+from blindface.faces import embedder_label
 from blindface.study._data import FitSet
 from blindface.study._evaluate import Representation
 from blindface.study._settings import Study
@@ -63,8 +66,6 @@ class Fitted:
 def make_blinder(method: str, params: Mapping[str, Any], study: Study) -> Blinder:
     """The registered method with the study's seed, its per-method settings and ``params``.
     A parameter the method does not have is an error (not silently dropped)."""
-    from blindface.blinding import get_method
-
     estimator = get_method(method).create()
     wanted = {**study.settings.blinder_params.get(method, {}), **params}
     accepted = estimator.get_params()
@@ -93,8 +94,6 @@ def _split(params: Mapping[str, Any]) -> tuple[dict[str, Any], Weighting]:
 
 
 def _folder(job: FitJob, study: Study) -> tuple[Blinder, Path]:
-    from blindface.faces import embedder_label
-
     params, weighting = _split(job.params)
     estimator = make_blinder(job.method, params, study)
     key = fit_key(job.method, {**estimator.get_params(), "weighting": weighting}, job.fitset)
@@ -106,8 +105,6 @@ def _folder(job: FitJob, study: Study) -> tuple[Blinder, Path]:
 
 def _fit(job: FitJob, study: Study) -> tuple[Path, float]:
     """Fit ``job`` into its cache folder (a worker process); the folder and the seconds."""
-    from blindface._io import write_json
-
     estimator, folder = _folder(job, study)
     start = time.perf_counter()
     fitset = job.fitset
@@ -126,24 +123,23 @@ def _fit(job: FitJob, study: Study) -> tuple[Path, float]:
 
 def fit_blinders(jobs: Sequence[FitJob], study: Study, log: Log) -> list[Fitted]:
     """Fit every job not in the cache (in ``study.n_jobs`` processes), then load them all."""
-    import blindface
-
     todo = []
     for job in jobs:
         _, folder = _folder(job, study)
         if not ((folder / "config.json").exists() and (folder / FIT_TIME_NAME).exists()):
             todo.append(job)
     if todo:
-        from joblib import Parallel, delayed
-
         log(f"fitting {len(todo)} blinders ({len(jobs) - len(todo)} reused from the cache)")
         for job in todo:
             log(
                 f"  {job.label}: {job.method} {candidate_label(job.params)} on "
                 f"{len(job.fitset.X)} embeddings of {job.fitset.n_people} people"
             )
-        done = Parallel(n_jobs=min(study.n_jobs, len(todo)))(
-            delayed(_fit)(job, study) for job in todo
+        done = cast(
+            list[tuple[Path, float]],
+            Parallel(n_jobs=min(study.n_jobs, len(todo)))(
+                delayed(_fit)(job, study) for job in todo
+            ),
         )
         for job, (_, seconds) in zip(todo, done, strict=True):
             log(f"  {job.label}: {job.method} {candidate_label(job.params)} in {seconds:.1f} s")
@@ -151,5 +147,5 @@ def fit_blinders(jobs: Sequence[FitJob], study: Study, log: Log) -> list[Fitted]
     for job in jobs:
         _, folder = _folder(job, study)
         seconds = float(json.loads((folder / FIT_TIME_NAME).read_text())["seconds"])
-        fitted.append(Fitted(job.method, dict(job.params), blindface.load(folder), seconds, folder))
+        fitted.append(Fitted(job.method, dict(job.params), load(folder), seconds, folder))
     return fitted

@@ -10,6 +10,8 @@ from typing import Any
 
 import pandas as pd
 
+from blindface._io import write_text
+
 Row = Mapping[str, Any]
 
 #: The paper's Table II (equality of opportunity) beside ours.
@@ -40,6 +42,10 @@ def method_order(methods: Sequence[str], config: Mapping[str, Any]) -> list[str]
         key=lambda m: (rank.get(kinds.get(m), 3), m),
     )
     return (["recommended"] if "recommended" in methods else []) + named
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return sum(values) / len(values) if values else None
 
 
 def _pick(rows: Sequence[Row], **key: Any) -> list[Row]:
@@ -118,30 +124,33 @@ def identity_table(utility: Sequence[Row], config: Mapping[str, Any]) -> str:
     """TAR before and after at each FAR and identity set, mean over the held-out folds."""
     if not utility:
         return "_No identity rows were computed._\n"
-    frame = pd.DataFrame(utility)
     lines = [
         "| method | identity set | FAR | TAR x | TAR blinded | loss (points) [95 % CI, "
         "per fold] | LFW pair accuracy x → blinded |",
         "|---|---|---|---|---|---|---|",
     ]
-    for method in method_order(list(frame["method"].unique()), config):
-        mine = frame[frame["method"] == method]
-        for (name, far), block in mine.groupby(["identity_set", "far"], sort=False):
+    for method in method_order([r["method"] for r in utility], config):
+        groups: dict[tuple[str, float], list[Row]] = {}
+        for r in _pick(utility, method=method):
+            groups.setdefault((r["identity_set"], r["far"]), []).append(r)
+        for (name, far), block in groups.items():
             intervals = ", ".join(
-                f"[{_fmt(r['loss_ci_low'], 2)}, {_fmt(r['loss_ci_high'], 2)}]"
-                for r in block.to_dict("records")
+                f"[{_fmt(r['loss_ci_low'], 2)}, {_fmt(r['loss_ci_high'], 2)}]" for r in block
             )
-            pairs = [p for p in block["pair_accuracy"] if isinstance(p, dict)]
+            pairs = [r["pair_accuracy"] for r in block if isinstance(r.get("pair_accuracy"), dict)]
             pair_text = (
-                f"{_fmt(pd.Series([p['before'] for p in pairs]).mean(), 2)} → "
-                f"{_fmt(pd.Series([p['after'] for p in pairs]).mean(), 2)}"
+                f"{_fmt(_mean([p['before'] for p in pairs]), 2)} → "
+                f"{_fmt(_mean([p['after'] for p in pairs]), 2)}"
                 if pairs
                 else "–"
             )
+            before, after, loss = (
+                _fmt(_mean([r[key] for r in block]), 2)
+                for key in ("tar_before", "tar_after", "loss")
+            )
             lines.append(
-                f"| {method} | {name} | {far:g} | {_fmt(block['tar_before'].mean(), 2)} "
-                f"| {_fmt(block['tar_after'].mean(), 2)} | {_fmt(block['loss'].mean(), 2)} "
-                f"{intervals} | {pair_text} |"
+                f"| {method} | {name} | {far:g} | {before} | {after} | {loss} {intervals} "
+                f"| {pair_text} |"
             )
     return "\n".join(lines) + "\n"
 
@@ -299,6 +308,4 @@ def render_report(results: Mapping[str, Any]) -> str:
 
 def write_report(results: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
     """Write ``report.md`` (atomically) next to the figures it links to."""
-    from blindface._io import write_text
-
     return write_text(path, render_report(results))

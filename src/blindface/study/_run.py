@@ -25,9 +25,20 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import sklearn
 
+from blindface._io import write_json
 from blindface._version import __version__
-from blindface.evaluation import THREATS, ProbeScores, Strongest, pooled_diff, strongest_attacker
+from blindface.blinding import get_method
+from blindface.evaluation import (
+    THREATS,
+    ProbeScores,
+    Strongest,
+    pooled_diff,
+    score_table,
+    strongest_attacker,
+)
+from blindface.faces import embedder_label
 from blindface.study._data import (
     DATASETS,
     EXPRESSION_DATASETS,
@@ -36,10 +47,13 @@ from blindface.study._data import (
     fit_set,
 )
 from blindface.study._evaluate import RAW, Evaluator, Representation, selection_score
+from blindface.study._figures import figures
 from blindface.study._fitting import FitJob, Fitted, candidate_label, fit_blinders
+from blindface.study._report import write_report
 from blindface.study._scores import ScoreCache
 from blindface.study._selection import Candidate, Scored, selection_record
 from blindface.study._settings import Study
+from blindface.study._table2 import table2
 from blindface.study._tasks import ATTRIBUTE_TASKS, IDENTITY_SETS
 
 Log = Callable[[str], None]
@@ -69,11 +83,6 @@ def run_study(study: Study, log: Log = print, data: StudyData | None = None) -> 
 
     ``data`` replaces the embedding stage (tests inject synthetic embeddings).
     """
-    from blindface._io import write_json
-    from blindface.study._figures import figures
-    from blindface.study._report import write_report
-    from blindface.study._table2 import table2
-
     started = time.perf_counter()
     study.out.mkdir(parents=True, exist_ok=True)
     data = data if data is not None else embed_study_data(study, log)
@@ -346,8 +355,6 @@ def _headline(
 ) -> dict[tuple[str, str, str, str, str], tuple[Strongest, list[dict[str, Any]]]]:
     """Every attacker under both threats on every task of the held-out dataset: the strongest
     attacker's result and, for the probe attacker, every probe's row."""
-    from blindface.evaluation import score_table
-
     settings = study.settings
     out = {}
     inversion = None
@@ -471,8 +478,6 @@ def _pooled(
 
 
 def _cache_name(study: Study) -> str:
-    from blindface.faces import embedder_label
-
     return f"{embedder_label(study.embedder)}-seed{study.seed}"
 
 
@@ -482,10 +487,6 @@ def _config(
     sources: Sequence[str],
     fit_seconds: Mapping[str, Mapping[str, float]],
 ) -> dict[str, Any]:
-    import sklearn
-
-    from blindface.blinding import get_method
-
     methods = study.method_names
     return {
         "embedder": study.embedder,

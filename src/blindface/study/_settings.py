@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from blindface.blinding import METHODS, get_method
 from blindface.evaluation import PROBES
 
 #: The attackers of a chosen operating point: fresh probes on the held-out people, probes
@@ -150,8 +151,6 @@ class Study:
     def method_names(self) -> tuple[str, ...]:
         if self.methods is not None:
             return self.methods
-        from blindface.blinding import METHODS
-
         return tuple(METHODS)
 
     def candidates(self, method: str) -> tuple[Mapping[str, Any], ...]:
@@ -160,8 +159,6 @@ class Study:
         every source counting the same (``weighting="balanced"``, see
         :func:`~blindface.blinding._weighting.weighted_rows`) for the methods that do not weigh
         sources themselves."""
-        from blindface.blinding import get_method
-
         if method in self.settings.sweeps:
             return tuple(self.settings.sweeps[method])
         entry = get_method(method)

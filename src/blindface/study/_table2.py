@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from blindface.study._data import StudyData
+from blindface.study._fairness import fairness_experiment
 from blindface.study._fitting import Fitted
 from blindface.study._scores import ScoreCache
 from blindface.study._settings import Study
@@ -19,8 +20,6 @@ def table2(
     """Equality of opportunity of x (unbiased and biased training) and of each blinder at its
     default operating point (biased training). The blinders never saw the Table II test
     people (they are reserved)."""
-    from blindface.evaluation import fairness_experiment
-
     if "celeba" not in data.datasets:
         return []
     celeba = data.datasets["celeba"]

@@ -3,7 +3,8 @@
 A :class:`LeakageTask` names a dataset and the label an attacker wants from it (the harmonised
 expression, or the binary smiling task), which rows can serve as a person's enrolled photo for the
 relative threat model, and the session column that keeps near-duplicate frames apart. A new task
-is one more entry in :data:`LEAKAGE_TASKS`; a new utility is one more in :data:`UTILITY_TASKS`.
+is one more entry in :data:`LEAKAGE_TASKS`; an identity set or an attribute to keep
+is one more entry in :data:`IDENTITY_SETS` / :data:`ATTRIBUTE_TASKS`.
 """
 
 from __future__ import annotations
@@ -14,16 +15,16 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from blindface.datasets import NEUTRAL, smiling
-from blindface.study._data import fit_expression
+from blindface.datasets import NEUTRAL, SMILING_LABELS, expression_labels, smiling
 
 #: The values of the binary smiling task.
-SMILING, NOT_SMILING = "smiling", "not_smiling"
+SMILING, NOT_SMILING = SMILING_LABELS[True], SMILING_LABELS[False]
 
 
 def expression_label(name: str, table: pd.DataFrame) -> pd.Series:
-    """The harmonised expression (8 classes), NA where unknown."""
-    return pd.Series(fit_expression(name, table), index=table.index, dtype="string")
+    """The harmonised expression (8 classes; CelebA's ``Smiling`` as happy / neutral), NA where
+    unknown."""
+    return pd.Series(expression_labels(table, source=name), index=table.index, dtype="string")
 
 
 def smiling_label(name: str, table: pd.DataFrame) -> pd.Series:

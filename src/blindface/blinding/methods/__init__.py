@@ -1,0 +1,1 @@
+"""The blinding methods, one module each; :mod:`blindface.blinding` re-exports them lazily."""

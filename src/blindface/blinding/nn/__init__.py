@@ -1,0 +1,1 @@
+"""PyTorch building blocks of the trained methods: layers, losses, the training loop."""

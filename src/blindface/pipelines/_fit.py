@@ -1,0 +1,269 @@
+"""Fit a blinding method on embedding stores: in memory, or streamed part by part (locally or
+one Ray task per store file) for the methods that need only means and covariances."""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from blindface._io import save_figure
+from blindface.blinding import (
+    Blinder,
+    MomentStatistics,
+    StreamingBlinder,
+    fit_statistics,
+    get_method,
+)
+from blindface.pipelines._rows import EXPRESSION, read_labelled, row_labels
+from blindface.store import count_parts, is_store_folder, iter_store_batches
+from blindface.store._ray import ray_session
+
+CURVES_NAME = "training_curves.png"
+
+StorePaths = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
+
+
+@dataclass(frozen=True)
+class SourceSummary:
+    """What one store contributed to a fit."""
+
+    path: str
+    role: str  # "expression" or "identity"
+    rows: int
+    people: int
+    classes: dict[str, int]
+
+    def describe(self) -> str:
+        classes = ", ".join(f"{k} {v}" for k, v in self.classes.items()) or "no expression labels"
+        return f"{self.path} ({self.role}): {self.rows} rows, {self.people} people; {classes}"
+
+
+@dataclass(frozen=True)
+class StoreFit:
+    """A model fitted by :func:`fit_stores` and what it was fitted on."""
+
+    model: Blinder
+    sources: tuple[SourceSummary, ...]
+    rows: int
+    people: int
+    classes: dict[str, int]
+
+    def describe(self) -> list[str]:
+        """Lines for a person: the totals, then one per source store."""
+        classes = ", ".join(f"{k} {v}" for k, v in self.classes.items())
+        total = f"fitted on {self.rows} rows, {self.people} people; expression classes: {classes}"
+        return [total, *(f"  {s.describe()}" for s in self.sources)]
+
+
+def store_files(paths: StorePaths) -> list[Path]:
+    """The stores named by ``paths``: files and partitioned stores as given, other folders as
+    the stores they hold (``*.parquet`` files and partitioned store folders)."""
+    items = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
+    files: list[Path] = []
+    for item in map(Path, items):
+        if item.is_dir() and not is_store_folder(item):
+            found = sorted(
+                p for p in item.iterdir() if p.suffix == ".parquet" or is_store_folder(p)
+            )
+            if not found:
+                raise FileNotFoundError(
+                    f"{item} is a folder without embedding stores (*.parquet files or "
+                    "partitioned store folders)"
+                )
+            files.extend(found)
+        else:
+            files.append(item)
+    return files
+
+
+@dataclass
+class _Tally:
+    """Rows, people and expression counts of a source, gathered batch by batch."""
+
+    rows: int = 0
+    people: set[str] = field(default_factory=set)
+    classes: Counter[str] = field(default_factory=Counter)
+
+    def add(self, expression: np.ndarray, subject: np.ndarray) -> None:
+        self.rows += len(expression)
+        self.people.update(s for s in subject if s is not None)
+        self.classes.update(e for e in expression if e is not None)
+
+    def merge(self, other: _Tally) -> _Tally:
+        return _Tally(
+            self.rows + other.rows, self.people | other.people, self.classes + other.classes
+        )
+
+    def summary(self, path: str, role: str) -> SourceSummary:
+        return SourceSummary(
+            path, role, self.rows, len(self.people), dict(sorted(self.classes.items()))
+        )
+
+
+def _accumulate_part(
+    path: Path, part: int, label: str | None, label_map: Mapping[str, str] | None
+) -> tuple[MomentStatistics | None, _Tally]:
+    """One pass over one file of a store: the statistics of its embedded rows (None when it
+    has none) and its tally (a Ray task when the engine is ``ray``)."""
+    statistics: MomentStatistics | None = None
+    tally = _Tally()
+    for X, table in iter_store_batches(path, embedded_only=True, part=part):
+        expression, subject = row_labels(table, str(path), label=label, label_map=label_map)
+        tally.add(expression, subject)
+        statistics = statistics or MomentStatistics.empty(X.shape[1])
+        statistics.update(X, expression, subject)
+    return statistics, tally
+
+
+def _label(role: str, use_identity_expressions: bool) -> str | None:
+    """What a source store's rows are labelled with: identity stores' expressions are dropped
+    unless asked for."""
+    return EXPRESSION if role == "expression" or use_identity_expressions else None
+
+
+def _fit_streaming(
+    model: Blinder,
+    sources: list[tuple[Path, str]],
+    *,
+    use_identity_expressions: bool,
+    label_map: Mapping[str, str] | None,
+    engine: str,
+    address: str | None,
+) -> dict[tuple[str, str], _Tally]:
+    """Fit a moments-only method in one pass over every store file, locally or one Ray task per
+    file; the merged statistics give the same model as an in-memory fit."""
+    jobs = [
+        (path, role, part, _label(role, use_identity_expressions))
+        for path, role in sources
+        for part in range(count_parts(path))
+    ]
+    if engine == "ray":
+        with ray_session(address, num_cpus=2) as ray:
+            task = ray.remote(_accumulate_part)
+            results = ray.get(
+                [task.remote(path, part, label, label_map) for path, _, part, label in jobs]
+            )
+    else:
+        results = [_accumulate_part(path, part, label, label_map) for path, _, part, label in jobs]
+    parts = [stats for stats, _ in results if stats is not None]
+    if not parts:
+        raise ValueError("the stores hold no embedded row: nothing to fit on")
+    if len({p.n_features for p in parts}) > 1:
+        dims = sorted({p.n_features for p in parts})
+        raise ValueError(f"the stores hold embeddings of different dimensions {dims}")
+    fit_statistics(model, functools.reduce(lambda a, b: a.merge(b), parts))
+    tallies: dict[tuple[str, str], _Tally] = {}
+    for (path, role, _, _), (_, tally) in zip(jobs, results, strict=True):
+        key = (str(path), role)
+        tallies[key] = tallies[key].merge(tally) if key in tallies else tally
+    return tallies
+
+
+def fit_stores(
+    method: str,
+    embeddings: StorePaths,
+    out: str | os.PathLike[str],
+    *,
+    identity_embeddings: StorePaths | None = None,
+    params: Mapping[str, Any] | None = None,
+    progress: bool = True,
+    use_identity_expressions: bool = False,
+    label_map: Mapping[str, str] | None = None,
+    engine: str = "local",
+    address: str | None = None,
+) -> StoreFit:
+    """Fit ``method`` on the union of embedding stores and save it into ``out``.
+
+    ``embeddings`` (one store, several, or folders of stores) holds the expression-labelled
+    rows (and possibly subjects); ``identity_embeddings`` adds identity rows (e.g. LFW), whose
+    expression labels are dropped unless ``use_identity_expressions``. Rows are read with
+    :func:`~blindface.pipelines.read_labelled`: the ``expression`` column normalised
+    (``label_map`` first; unknown labels become missing, with a warning that counts them),
+    else CelebA's yes/no ``Smiling`` by one rule (True ``happy``, False ``neutral``); people
+    are ``dataset:subject``. The methods that need only means
+    and covariances (LEACE, WithinSubjectProjection) stream the stores with flat memory, on
+    this machine (``engine="local"``) or one Ray task per store file (``engine="ray"``,
+    ``address`` of a cluster or a local instance); the others read the rows into memory.
+    Writes the model and, for the iterative methods, a ``training_curves.png`` into ``out``.
+    """
+    if engine not in ("local", "ray"):
+        raise ValueError(f"engine must be 'local' or 'ray', got {engine!r}")
+    entry = get_method(method)
+    sources = [(p, "expression") for p in store_files(embeddings)]
+    if identity_embeddings is not None:
+        sources += [(p, "identity") for p in store_files(identity_embeddings)]
+    model = entry.create()
+    settings = dict(params or {})
+    if "verbose" in model.get_params():
+        settings.setdefault("verbose", int(progress))
+    model.set_params(**settings)
+    if isinstance(model, StreamingBlinder):
+        tallies = _fit_streaming(
+            model,
+            sources,
+            use_identity_expressions=use_identity_expressions,
+            label_map=label_map,
+            engine=engine,
+            address=address,
+        )
+    else:
+        if engine == "ray":
+            raise ValueError(
+                f"{method} trains on the rows themselves (SGD or probes): it fits on this "
+                "machine from an in-memory sample; use --engine local"
+            )
+        parts, tallies = [], {}
+        for path, role in sources:
+            rows = read_labelled(
+                path, label=_label(role, use_identity_expressions), label_map=label_map
+            )
+            parts.append((rows.X, rows.labels, rows.people))
+            tally = tallies.setdefault((str(path), role), _Tally())
+            tally.add(rows.labels, rows.people)
+        dims = {p[0].shape[1] for p in parts}
+        if len(dims) > 1:
+            raise ValueError(f"the stores hold embeddings of different dimensions {sorted(dims)}")
+        model.fit(
+            np.concatenate([p[0] for p in parts]),
+            expression=np.concatenate([p[1] for p in parts]),
+            subject=np.concatenate([p[2] for p in parts]),
+        )
+    directory = model.save(out)
+    history = getattr(model, "history_", None)
+    if history:
+        plot_history(history, directory / CURVES_NAME, title=type(model).__name__)
+    summaries = tuple(tally.summary(path, role) for (path, role), tally in tallies.items())
+    total = functools.reduce(lambda a, b: a.merge(b), tallies.values())
+    classes = dict(sorted(total.classes.items()))
+    return StoreFit(model, summaries, total.rows, len(total.people), classes)
+
+
+def plot_history(history: Iterable[Mapping[str, Any]], path: Path, *, title: str) -> Path:
+    """One small panel per numeric quantity of a training history (per iteration), as PNG."""
+    from matplotlib.figure import Figure  # lazy: matplotlib takes 0.4 s to import
+
+    history = list(history)
+    step_key = next(iter(history[0]))
+    keys = [k for h in history for k, v in h.items() if k != step_key and _is_number(v)]
+    keys = list(dict.fromkeys(keys))
+    fig = Figure(figsize=(3.2 * max(1, len(keys)), 2.8))
+    axes = fig.subplots(1, max(1, len(keys)), squeeze=False)[0]
+    for ax, key in zip(axes, keys, strict=False):
+        points = [(h[step_key], h[key]) for h in history if key in h]
+        ax.plot(*zip(*points, strict=True), marker="o")
+        ax.set_title(key, fontsize=9)
+        ax.set_xlabel(step_key)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return save_figure(fig, path, dpi=100)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)

@@ -1,0 +1,94 @@
+"""Blinding a whole store: :func:`transform_store`, on the local or the Ray engine."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from blindface.blinding import Blinder, load
+from blindface.pipelines._ray import ray_blinded_parts
+from blindface.store import ENGINES
+from blindface.store._format import map_embeddings, with_embedding_dim
+from blindface.store._layout import (
+    WRITER_KEYS,
+    check_target,
+    open_store,
+    write_partitioned,
+    write_store_file,
+)
+from blindface.store._progress import progress_bar
+
+
+def transform_store(
+    model: Blinder | str | os.PathLike[str],
+    store: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    engine: str = "local",
+    address: str | None = None,
+    num_actors: int = 2,
+    progress: bool = True,
+) -> Path:
+    """Write a copy of ``store`` whose ``embedding`` column is blinded by ``model``.
+
+    Parameters
+    ----------
+    model
+        A saved blinding model (its folder) or, with the local engine, a fitted
+        :class:`~blindface.blinding.Blinder`.
+    store
+        The store to blind (a file or a partitioned folder); every row group is verified as it
+        is read, and rows are streamed, so memory stays flat.
+    out
+        The blinded store: a Parquet file (``engine="local"``) or a partitioned folder with one
+        part per row group of ``store`` (``engine="ray"``, the model loaded in each actor).
+        Rows without a face stay null; the metadata records the blinding model.
+    progress
+        Show a progress bar (rows blinded).
+    """
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    out = Path(out)
+    check_target(out, partitioned=engine == "ray")
+    if engine == "ray" and isinstance(model, Blinder):
+        raise ValueError(
+            "the ray engine loads the model in each actor: save it (model.save(folder)) and "
+            "give the folder"
+        )
+    layout = open_store(store)
+    blinder = model if isinstance(model, Blinder) else load(model)
+    dim = layout.meta.get("dim")
+    if dim is not None and int(blinder.n_features_in_) != dim:
+        raise ValueError(
+            f"the model blinds {blinder.n_features_in_}-d embeddings but {store} holds {dim}-d ones"
+        )
+    meta = {key: value for key, value in layout.meta.items() if key not in WRITER_KEYS}
+    meta["blinding"] = {
+        "method": type(blinder).__name__,
+        "model": None if isinstance(model, Blinder) else str(model),
+        "source_dim": int(blinder.n_features_in_),
+    }
+    schema = with_embedding_dim(pq.read_schema(layout.files[0].path), int(blinder.n_features_out_))
+    with progress_bar(progress) as bar:
+        task = bar.add_task(f"blinding ({engine})", total=layout.meta.get("n_images"))
+        if engine == "local":
+            groups = (
+                map_embeddings(table, blinder.transform, schema) for table in layout.row_groups()
+            )
+            return write_store_file(out, schema, _advancing(groups, bar, task), meta)
+        parts = ray_blinded_parts(
+            layout, str(model), schema, address=address, num_actors=num_actors
+        )
+        counted = ((index, list(_advancing(tables, bar, task))) for index, tables in parts)
+        return write_partitioned(out, schema, counted, meta)
+
+
+def _advancing(tables: Iterable[pa.Table], bar: Any, task: Any) -> Iterator[pa.Table]:
+    for table in tables:
+        yield table
+        bar.advance(task, table.num_rows)
