@@ -18,7 +18,7 @@ SOURCE = Path(blindface.__file__).parent
 
 #: Bottom to top; a package may import its own modules and the packages of lower layers only.
 LAYERS: tuple[frozenset[str], ...] = (
-    frozenset({"_io", "_seeds", "_version"}),  # foundations
+    frozenset({"_io", "_seeds", "_version", "threats"}),  # foundations; threat views on arrays
     frozenset({"datasets", "faces", "evaluation", "testing"}),  # tables, faces, arrays
     frozenset({"store", "blinding"}),  # the Parquet format; blinding methods on arrays
     frozenset({"pipelines"}),  # stores x blinders: fit on stores, transform a store

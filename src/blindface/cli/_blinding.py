@@ -80,6 +80,19 @@ def fit_command(
     address: str = typer.Option(
         None, "--address", help="Ray cluster to join (ray engine; default: a local instance)."
     ),
+    adapt: list[str] = typer.Option(  # noqa: B008
+        [],
+        "--adapt",
+        help="Your own store (or folder; repeatable): fit on the public stores and yours, your "
+        "domain a source of its own (weighted like each public store, not by its row count), "
+        "with your expression labels where you have them and your identities where you do not.",
+    ),
+    weighting: str = typer.Option(
+        None,
+        "--weighting",
+        help="rows (every row counts once) or balanced (every store weighs the same); default: "
+        "balanced with --adapt, rows without.",
+    ),
 ) -> None:
     """Fit an emotion-blinding method on embedding stores and save it (with training curves)."""
     # lazy: `blindface --help` starts without pandas, pyarrow and scikit-learn
@@ -103,6 +116,8 @@ def fit_command(
             label_map=mapping,
             engine=engine,
             address=address,
+            adapt=adapt or None,
+            weighting=weighting,  # type: ignore[arg-type]  # checked by fit_stores
         )
     except (ValueError, FileNotFoundError, DatasetLayoutError, ModuleNotFoundError) as error:
         typer.echo(f"error: {error}", err=True)

@@ -49,11 +49,9 @@ def pair_scores(X: ArrayLike, subject: ArrayLike) -> PairScores:
     if not np.isfinite(X).all() or (norms == 0).any():
         raise ValueError("X has non-finite or all-zero rows (failed faces?): drop them first")
     _, codes = np.unique(people.astype(str), return_inverse=True)
-    unit = (X / norms).astype(np.float32)
+    unit = X / norms
     a, b = np.triu_indices(len(unit), k=1)
-    scores = np.einsum("ij,ij->i", unit[a], unit[b]) if len(a) < 2_000_000 else None
-    if scores is None:  # large sets: the Gram matrix once, then its upper triangle
-        scores = (unit @ unit.T)[a, b]
+    scores = (unit @ unit.T)[a, b]  # the Gram matrix once, then its upper triangle
     same = codes[a] == codes[b]
     if not same.any():
         raise ValueError("no person has two or more images: identity needs same-person pairs")
@@ -85,7 +83,7 @@ class _Resampler:
     scores can hold a resample's threshold, so only they are kept, with the total weight."""
 
     def __init__(self, pairs: PairScores, far: float) -> None:
-        keep = min(len(pairs.impostor), int(60 * far * len(pairs.impostor)) + 2000)
+        keep = min(len(pairs.impostor), int(10 * far * len(pairs.impostor)) + 2000)
         top = np.argpartition(-pairs.impostor, keep - 1)[:keep]
         order = top[np.argsort(-pairs.impostor[top], kind="stable")]
         self.far = far
@@ -94,19 +92,22 @@ class _Resampler:
         self.top_a = pairs.impostor_a[order]
         self.top_b = pairs.impostor_b[order]
 
-    def tar(self, weights: np.ndarray) -> float:
+    def tar(self, weights: np.ndarray) -> np.ndarray:
+        """TAR (percent) for each row of ``weights`` (resamples x people), in chunks."""
         pairs = self.pairs
-        counts = pairs.images_per_person * weights  # each person's weighted images
-        total = (counts.sum() ** 2 - np.sum(counts**2)) / 2.0  # every different-people pair
-        top_weights = weights[self.top_a] * weights[self.top_b]
-        accepted = np.cumsum(top_weights)
-        position = int(np.searchsorted(accepted, self.far * total, side="right"))
-        threshold = self.top_scores[min(position, len(self.top_scores) - 1)]
-        genuine_weights = weights[pairs.genuine_person]
-        if genuine_weights.sum() == 0:
-            return float("nan")
-        passed = genuine_weights[pairs.genuine > threshold].sum()
-        return float(passed / genuine_weights.sum() * 100.0)
+        out = np.empty(len(weights))
+        for start in range(0, len(weights), 32):
+            W = weights[start : start + 32]
+            counts = W * pairs.images_per_person  # each person's weighted images
+            total = (counts.sum(axis=1) ** 2 - np.sum(counts**2, axis=1)) / 2.0
+            accepted = np.cumsum(W[:, self.top_a] * W[:, self.top_b], axis=1)
+            position = (accepted <= (self.far * total)[:, None]).sum(axis=1)
+            threshold = self.top_scores[np.minimum(position, len(self.top_scores) - 1)]
+            genuine = W[:, pairs.genuine_person]
+            passed = (genuine * (pairs.genuine[None, :] > threshold[:, None])).sum(axis=1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out[start : start + 32] = passed / genuine.sum(axis=1) * 100.0
+        return out
 
 
 def operating_point(
@@ -139,7 +140,8 @@ def operating_point(
         tar_before = tar_at_far(first.genuine, first.impostor, far)
         tar_after = tar_at_far(second.genuine, second.impostor, far)
         a, b = _Resampler(first, far), _Resampler(second, far)
-        losses = np.array([a.tar(w) - b.tar(w) for w in draws.astype(np.float64)])
+        weights = draws.astype(np.float64)
+        losses = a.tar(weights) - b.tar(weights)
         losses = losses[np.isfinite(losses)]
         low, high = np.percentile(losses, [2.5, 97.5]) if len(losses) else (np.nan, np.nan)
         rows.append(

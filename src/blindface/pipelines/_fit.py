@@ -21,6 +21,7 @@ from blindface.blinding import (
     fit_statistics,
     get_method,
 )
+from blindface.blinding._weighting import WEIGHTINGS, Weighting, weighted_rows
 from blindface.pipelines._rows import EXPRESSION, read_labelled, row_labels
 from blindface.store import count_parts, is_store_folder, iter_store_batches
 from blindface.store._ray import ray_session
@@ -35,7 +36,7 @@ class SourceSummary:
     """What one store contributed to a fit."""
 
     path: str
-    role: str  # "expression" or "identity"
+    role: str  # "expression", "identity" or "adapt" (the user's own stores)
     rows: int
     people: int
     classes: dict[str, int]
@@ -124,8 +125,9 @@ def _accumulate_part(
 
 def _label(role: str, use_identity_expressions: bool) -> str | None:
     """What a source store's rows are labelled with: identity stores' expressions are dropped
-    unless asked for."""
-    return EXPRESSION if role == "expression" or use_identity_expressions else None
+    unless asked for; a user's own (``adapt``) stores keep theirs."""
+    keep = role in ("expression", "adapt") or use_identity_expressions
+    return EXPRESSION if keep else None
 
 
 def _fit_streaming(
@@ -178,6 +180,8 @@ def fit_stores(
     label_map: Mapping[str, str] | None = None,
     engine: str = "local",
     address: str | None = None,
+    adapt: StorePaths | None = None,
+    weighting: Weighting | None = None,
 ) -> StoreFit:
     """Fit ``method`` on the union of embedding stores and save it into ``out``.
 
@@ -192,6 +196,14 @@ def fit_stores(
     this machine (``engine="local"``) or one Ray task per store file (``engine="ray"``,
     ``address`` of a cluster or a local instance); the others read the rows into memory.
     Writes the model and, for the iterative methods, a ``training_curves.png`` into ``out``.
+
+    ``adapt`` (the user's own stores) joins the fit as sources of their own: their expression
+    labels where they have them (few-shot), their identities where they do not (the methods
+    that collapse a person's photos use those). ``weighting``: ``"rows"`` (every row once) or
+    ``"balanced"`` (every store weighs the same, whatever its row count; see
+    :func:`~blindface.blinding._weighting.weighted_rows`); the default is ``"balanced"`` with
+    ``adapt`` (a hundred of a user's people would otherwise be drowned by the public sets'
+    thousands) and ``"rows"`` without. Each store is one source.
     """
     if engine not in ("local", "ray"):
         raise ValueError(f"engine must be 'local' or 'ray', got {engine!r}")
@@ -199,12 +211,17 @@ def fit_stores(
     sources = [(p, "expression") for p in store_files(embeddings)]
     if identity_embeddings is not None:
         sources += [(p, "identity") for p in store_files(identity_embeddings)]
+    if adapt is not None:
+        sources += [(p, "adapt") for p in store_files(adapt)]
+    weighting = weighting or ("balanced" if adapt is not None else "rows")
+    if weighting not in WEIGHTINGS:
+        raise ValueError(f"weighting must be one of {', '.join(WEIGHTINGS)}, got {weighting!r}")
     model = entry.create()
     settings = dict(params or {})
     if "verbose" in model.get_params():
         settings.setdefault("verbose", int(progress))
     model.set_params(**settings)
-    if isinstance(model, StreamingBlinder):
+    if isinstance(model, StreamingBlinder) and weighting == "rows":
         tallies = _fit_streaming(
             model,
             sources,
@@ -215,25 +232,30 @@ def fit_stores(
         )
     else:
         if engine == "ray":
-            raise ValueError(
-                f"{method} trains on the rows themselves (SGD or probes): it fits on this "
-                "machine from an in-memory sample; use --engine local"
+            why = (
+                "balanced weighting reads the rows into memory"
+                if isinstance(model, StreamingBlinder)
+                else f"{method} trains on the rows themselves (SGD or probes)"
             )
+            raise ValueError(f"{why}: it fits on this machine; use --engine local")
         parts, tallies = [], {}
         for path, role in sources:
             rows = read_labelled(
                 path, label=_label(role, use_identity_expressions), label_map=label_map
             )
-            parts.append((rows.X, rows.labels, rows.people))
+            parts.append((rows.X, rows.labels, rows.people, np.full(len(rows), str(path), object)))
             tally = tallies.setdefault((str(path), role), _Tally())
             tally.add(rows.labels, rows.people)
         dims = {p[0].shape[1] for p in parts}
         if len(dims) > 1:
             raise ValueError(f"the stores hold embeddings of different dimensions {sorted(dims)}")
+        source = np.concatenate([p[3] for p in parts])
+        keep = weighted_rows(source, weighting)
         model.fit(
-            np.concatenate([p[0] for p in parts]),
-            expression=np.concatenate([p[1] for p in parts]),
-            subject=np.concatenate([p[2] for p in parts]),
+            np.concatenate([p[0] for p in parts])[keep],
+            expression=np.concatenate([p[1] for p in parts])[keep],
+            subject=np.concatenate([p[2] for p in parts])[keep],
+            source=source[keep],
         )
     directory = model.save(out)
     history = getattr(model, "history_", None)
