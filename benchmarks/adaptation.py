@@ -116,7 +116,7 @@ def main() -> None:
                     )
                     fit_seconds = time.perf_counter() - tic
                     key = f"{target}-{method}-{mode}-{k}-{args.seed}-{sorted(params.items())}"
-                    rep = Representation(key, lambda Z, m=estimator: m.transform(Z))
+                    rep = Representation(key, lambda f, m=estimator: m.transform(f.X))
                     cells = {}
                     for task in tasks:
                         task_data = scored[task.key]
@@ -128,7 +128,7 @@ def main() -> None:
                             result = strongest_attacker(before, after, n_resamples=300)
                             cells[f"{task.label}/{threat}"] = result.record()
                     held_images = (
-                        emb.X[identity],
+                        evaluator.all_faces(target).take(identity),
                         emb.table["subject"].astype(str).to_numpy()[identity],
                     )
                     row = {

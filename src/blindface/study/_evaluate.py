@@ -36,19 +36,35 @@ from blindface.study._scores import ScoreCache
 from blindface.study._settings import Study
 from blindface.study._tasks import LEAKAGE_TASKS, AttributeTask, LeakageTask
 
-Transform = Callable[[np.ndarray], np.ndarray]
+
+@dataclass(frozen=True)
+class Faces:
+    """Some embedded faces of one dataset: their rows in its table and their embeddings."""
+
+    dataset: str
+    index: np.ndarray
+    X: np.ndarray
+
+    def take(self, keep: np.ndarray) -> Faces:
+        return Faces(self.dataset, self.index[keep], self.X[keep])
+
+
+#: How a representation is computed from some faces.
+Apply = Callable[[Faces], np.ndarray]
 
 
 @dataclass(frozen=True)
 class Representation:
-    """What an attacker sees: ``x`` (``transform`` None) or a fitted blinder's output.
-    ``key`` names it in the score cache (a fitted blinder's cache folder)."""
+    """What an attacker sees: ``x`` (``apply`` None) or a fitted blinder's output, computed from
+    the faces' embeddings or, for a blinder that retrains the recognizer's last layers, from
+    their features below the retrained part. ``key`` names it in the score cache (a fitted
+    blinder's cache folder)."""
 
     key: str
-    transform: Transform | None = None
+    apply: Apply | None = None
 
-    def __call__(self, X: np.ndarray) -> np.ndarray:
-        return X if self.transform is None else self.transform(X)
+    def __call__(self, faces: Faces) -> np.ndarray:
+        return faces.X if self.apply is None else self.apply(faces)
 
 
 RAW = Representation("x")
@@ -60,11 +76,15 @@ class TaskRows:
     ``key`` names the sample in the score cache."""
 
     key: str
-    X: np.ndarray
+    faces: Faces
     y: np.ndarray
     groups: np.ndarray
     reference: np.ndarray
     sessions: np.ndarray | None
+
+    @property
+    def X(self) -> np.ndarray:
+        return self.faces.X
 
     def __len__(self) -> int:
         return len(self.y)
@@ -106,7 +126,7 @@ def task_rows(
     chosen = table.iloc[np.flatnonzero(rows)]
     return TaskRows(
         key=f"{task.key}/{len(kept)}/{max_images}/{len(exclude_people)}/{seed}",
-        X=emb.X[rows],
+        faces=Faces(task.dataset, np.flatnonzero(rows), emb.X[rows]),
         y=kept.astype(str).to_numpy(),
         groups=person_ids(chosen, task.dataset).astype(str),
         reference=task.reference(kept),
@@ -179,7 +199,7 @@ class Evaluator:
         return self.cache.scores(
             key,
             lambda: threat_scores(
-                rep(rows.X),
+                rep(rows.faces),
                 rows.y,
                 rows.groups,
                 threat=threat,
@@ -221,13 +241,13 @@ class Evaluator:
         def compute() -> ProbeScores:
             views = [
                 threat_view(
-                    threat, rep(r.X), r.y, r.groups, reference=r.reference, sessions=r.sessions
+                    threat, rep(r.faces), r.y, r.groups, reference=r.reference, sessions=r.sessions
                 )
                 for r in train
             ]
             test = threat_view(
                 threat,
-                rep(rows.X),
+                rep(rows.faces),
                 rows.y,
                 rows.groups,
                 reference=rows.reference,
@@ -274,7 +294,7 @@ class Evaluator:
         key = f"inversion|{rows.key}|{rep.key}|{threat}|{','.join(probes)}"
 
         def compute() -> ProbeScores:
-            rebuilt = inversion().transform(rep(rows.X))
+            rebuilt = inversion().transform(rep(rows.faces))
             return threat_scores(
                 rebuilt,
                 rows.y,
@@ -290,12 +310,18 @@ class Evaluator:
 
     def fit_inversion(self, rep: Representation, sources: Sequence[str]) -> Inversion:
         """``g: phi(x) -> x`` learnt on unlabelled faces of ``sources`` (the fitting sources)."""
-        X = np.concatenate([self.data.datasets[s].X for s in sources if s in self.data.datasets])
-        return fit_inversion(rep(X), X, random_state=self.study.seed)
+        faces = [self.all_faces(s) for s in sources if s in self.data.datasets]
+        blinded = np.concatenate([rep(f) for f in faces])
+        X = np.concatenate([f.X for f in faces])
+        return fit_inversion(blinded, X, random_state=self.study.seed)
+
+    def all_faces(self, name: str) -> Faces:
+        emb = self.data.datasets[name]
+        return Faces(name, np.arange(len(emb.X)), emb.X)
 
     # -- utility -------------------------------------------------------------------------------
 
-    def identity_images(self, name: str) -> tuple[np.ndarray, np.ndarray] | None:
+    def identity_images(self, name: str) -> tuple[Faces, np.ndarray] | None:
         """Embeddings and people of identity set ``name``: the verification pairs' images for
         LFW, the reserved (Table II test) people for CelebA."""
         if name not in self.data.datasets:
@@ -312,9 +338,9 @@ class Evaluator:
             rows = table["subject"].astype(str).isin(reserved).to_numpy()
         if rows.sum() < 3:
             return None
-        return emb.X[rows], table["subject"].astype(str).to_numpy()[rows]
+        return self.all_faces(name).take(rows), table["subject"].astype(str).to_numpy()[rows]
 
-    def selection_identity(self, source: str) -> tuple[np.ndarray, np.ndarray] | None:
+    def selection_identity(self, source: str) -> tuple[Faces, np.ndarray] | None:
         """A validation source's own people for a selection's TAR loss: not reserved, with two
         or more images, spread over as many people as ``selection_identity_images`` allows."""
         if source not in self.data.datasets:
@@ -337,17 +363,17 @@ class Evaluator:
         people = subject.to_numpy()[rows].astype(str)
         if len(rows) < 3 or len(set(people)) < 2:
             return None
-        return emb.X[rows], people
+        return self.all_faces(source).take(rows), people
 
     def tar_loss(
-        self, images: tuple[np.ndarray, np.ndarray] | None, rep: Representation, far: float
+        self, images: tuple[Faces, np.ndarray] | None, rep: Representation, far: float
     ) -> float | None:
         """TAR at ``far`` of ``x`` minus that of ``rep`` on all pairs of ``images`` (points; at
         the smallest FAR a small set can estimate when it cannot estimate ``far``)."""
         if images is None:
             return None
-        X, people = images
-        rows = operating_point(X, rep(X), people, fars=(far,), n_resamples=0)
+        faces, people = images
+        rows = operating_point(faces.X, rep(faces), people, fars=(far,), n_resamples=0)
         return float(rows[0]["loss"]) if rows else None
 
     def identity_rows(self, name: str, rep: Representation) -> list[dict[str, Any]]:
@@ -356,13 +382,13 @@ class Evaluator:
         images = self.identity_images(name)
         if images is None:
             return []
-        X, people = images
-        key = f"identity|{name}|{len(X)}|{rep.key}|{self.settings.n_bootstrap}"
+        faces, people = images
+        key = f"identity|{name}|{len(faces.X)}|{rep.key}|{self.settings.n_bootstrap}"
 
         def compute() -> dict[str, Any]:
             rows = operating_point(
-                X,
-                rep(X),
+                faces.X,
+                rep(faces),
                 people,
                 n_resamples=self.settings.n_bootstrap,
                 random_state=self.study.seed,
@@ -393,7 +419,7 @@ class Evaluator:
         b = np.array([position[str(p)] for p in pairs["path_b"][complete]], dtype=int)
         same = np.asarray(pairs["same"], dtype=bool)[complete]
         fold = np.asarray(pairs["fold"])[complete]
-        X = rep(emb.X)
+        X = rep(self.all_faces("lfw"))
         result: dict[str, float] = {}
         for label, Z in (("before", emb.X), ("after", X)):
             mean, _ = verification_accuracy(
@@ -419,11 +445,13 @@ class Evaluator:
             known = np.sort(np.random.default_rng(self.study.seed).permutation(known)[:limit])
         y = emb.table[task.column].iloc[known].astype(str).to_numpy()
         groups = np.array([f"{task.dataset}:{i}" for i in known])
-        X = emb.X[known]
+        faces = Faces(task.dataset, known, emb.X[known])
         kwargs = self._kwargs(task.probes, False)
         base = f"attribute|{task.name}|{len(known)}"
-        before = self.cache.scores(f"{base}|x", lambda: attack(X, y, groups, **kwargs))
-        after = self.cache.scores(f"{base}|{rep.key}", lambda: attack(rep(X), y, groups, **kwargs))
+        before = self.cache.scores(f"{base}|x", lambda: attack(faces.X, y, groups, **kwargs))
+        after = self.cache.scores(
+            f"{base}|{rep.key}", lambda: attack(rep(faces), y, groups, **kwargs)
+        )
         return strongest_attacker(
             before, after, n_resamples=self.settings.n_bootstrap, random_state=self.study.seed
         )

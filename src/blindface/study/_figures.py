@@ -64,7 +64,7 @@ def figures(
         reps = {"x": rows.X}
         for method, candidate in picks.items():
             if method != "recommended":
-                reps[method] = model(fold.sources, candidate).transform(rows.X)
+                reps[method] = model(fold.sources, candidate).representation(rows.faces)
         log(f"figures: t-SNE of x and the blinded embeddings on {task.dataset} (Fig. 3)")
         made["tsne_embeddings"] = _rel(
             plot_tsne(

@@ -60,7 +60,7 @@ class Fitted:
 
     @property
     def representation(self) -> Representation:
-        return Representation(self.folder.name, self.transform)
+        return Representation(self.folder.name, lambda faces: self.transform(faces.X))
 
 
 def make_blinder(method: str, params: Mapping[str, Any], study: Study) -> Blinder:
