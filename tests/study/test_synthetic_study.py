@@ -98,6 +98,7 @@ TINY = StudySettings(
     suppression_draws=1,
     tsne_points=60,
     sweeps={
+        "leace": ({}, {"weighting": "balanced"}),
         "within_subject": ({"n_components": 2}, {"n_components": 8}),
         "invariant": ({"invariance_weight": 10.0},),
     },
@@ -160,7 +161,12 @@ def test_synthetic_study_end_to_end(tmp_path, synthetic_data):
     assert all(len(c["validations"]) == 2 for c in sweep["candidates"])  # two other sources
     # the curves hold every candidate on every held-out dataset
     curves = pd.DataFrame(results["curves"])
-    assert set(curves["label"]) == {"default", "n_components=2", "n_components=8"}
+    assert set(curves["label"]) == {
+        "default",
+        "weighting=balanced",
+        "n_components=2",
+        "n_components=8",
+    }
     # identity at the operating point, and the pooled headline
     utility = pd.DataFrame(results["utility"])
     assert {"lfw"} == set(utility["identity_set"]) and (utility["far"] > 0).all()

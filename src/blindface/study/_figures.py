@@ -148,7 +148,8 @@ def plot_tradeoff_curves(
     curves: Sequence[Mapping[str, Any]], path: Path, *, threat: str, budget: float
 ) -> Path | None:
     """One line per method through its sweep: leakage removed on unseen datasets (mean Diff)
-    against the TAR at FAR 0.1 % lost on LFW; the utility budget as a dashed line."""
+    against the TAR at FAR 0.1 % lost on LFW; a hollow square for the source-balanced
+    candidate; the utility budget as a dashed line."""
     from matplotlib import colormaps  # lazy: matplotlib takes 0.4 s to import
     from matplotlib.figure import Figure
 
@@ -159,20 +160,26 @@ def plot_tradeoff_curves(
     ax = fig.subplots()
     cmap = colormaps["tab10"]
     for i, (method, block) in enumerate(points.groupby("method", sort=False)):
-        block = block.sort_values("tar_loss")
-        ax.plot(
-            block["tar_loss"],
-            block["diff"],
-            marker="o",
-            color=cmap(i % 10),
-            label=str(method),
+        balanced = np.array(
+            [dict(p or {}).get("weighting") == "balanced" for p in block["params"]], dtype=bool
+        )
+        line = pd.DataFrame(block[~balanced]).sort_values(by="tar_loss")
+        colour = cmap(i % 10)
+        ax.plot(line["tar_loss"], line["diff"], marker="o", color=colour, label=str(method))
+        # the same strength with every source weighing the same: a hollow marker of its own
+        ax.scatter(
+            block[balanced]["tar_loss"],
+            block[balanced]["diff"],
+            marker="s",
+            facecolors="none",
+            edgecolors=[colour],
         )
         for r in block.to_dict("records"):
             params: dict[str, Any] = dict(r["params"] or {})
-            value = next(iter(params.values()), None)
-            if value is not None:
+            values = [f"{v:g}" for v in params.values() if isinstance(v, int | float)]
+            if values:
                 ax.annotate(
-                    f"{value:g}",
+                    ", ".join(values),
                     (r["tar_loss"], r["diff"]),
                     fontsize=7,
                     xytext=(3, 3),
