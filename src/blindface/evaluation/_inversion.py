@@ -67,14 +67,16 @@ def fit_inversion(blinded: ArrayLike, real: ArrayLike, *, random_state: int = 0)
         "ridge": make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-3, 3, 7)))
     }
     scaled = StandardScaler().fit(Z[fit])
-    sample = scaled.transform(Z[fit][:500])
-    squared = ((sample[:, None, :] - sample[None, :, :]) ** 2).sum(axis=2)
+    sample = np.asarray(scaled.transform(Z[fit][:500]), dtype=np.float64)
+    squared = np.square(sample[:, np.newaxis, :] - sample[np.newaxis, :, :]).sum(axis=2)
     median = float(np.median(squared[np.triu_indices(len(sample), k=1)])) or 1.0
     for bandwidth in (0.5, 1.0, 2.0):
-        for alpha in (1e-2, 1e-1):
+        for alpha in (0.01, 0.1):
             candidates[f"kernel ridge (bandwidth {bandwidth}, alpha {alpha})"] = make_pipeline(
                 StandardScaler(),
-                KernelRidge(alpha=alpha, kernel="rbf", gamma=1.0 / (bandwidth * median)),
+                KernelRidge(kernel="rbf", gamma=1.0 / (bandwidth * median)).set_params(
+                    alpha=alpha  # the stubs type alpha as int; scikit-learn takes a float
+                ),
             )
     scored = []
     for kind, model in candidates.items():
