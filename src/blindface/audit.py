@@ -89,7 +89,9 @@ def _load_rows(
         raise AuditError("no embedding store given: pass --embeddings FILE (repeatable)")
     tables, arrays, dims = [], [], set()
     for path in stores:
-        store = read_store(path)
+        store = read_store(
+            path, columns=[label, "subject", "dataset", session_column or "sequence"]
+        )
         ok = np.asarray(store.ok, dtype=bool)
         table = store.table.iloc[np.flatnonzero(ok)].reset_index(drop=True)
         if label not in table:

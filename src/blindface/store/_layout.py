@@ -22,6 +22,8 @@ from typing import Any
 import pyarrow as pa
 
 from blindface._io import write_folder, write_json
+from blindface._json import read_json
+from blindface._safe_read import check_regular_file
 from blindface.store._format import (
     PART_FORMAT,
     STORE_FORMAT,
@@ -37,6 +39,8 @@ from blindface.store._format import (
 )
 
 MANIFEST_NAME = "_blindface.json"
+#: Largest manifest read (its parts are listed in about 150 bytes each).
+MAX_MANIFEST_BYTES = 64 << 20
 PART_NAME = "part-{:05d}.parquet"
 #: Keys the writer sets from what it writes; everything else is the caller's metadata.
 WRITER_KEYS = frozenset(
@@ -107,11 +111,13 @@ def open_store(path: str | os.PathLike[str]) -> StoreLayout:
     path = Path(path)
     if path.is_dir():
         return _open_folder(path)
-    if not path.is_file():
+    try:
+        check_regular_file(path, "embedding store", error=StoreError)
+    except FileNotFoundError:
         raise FileNotFoundError(
             f"embedding store {path} not found; "
             f"create it with `blindface embed DATASET --out {path}`"
-        )
+        ) from None
     store_file = open_file(path, (STORE_FORMAT,), fix_for(path))
     return StoreLayout(path, store_file.meta, (store_file,), (0,))
 
@@ -125,9 +131,14 @@ def _open_folder(path: Path) -> StoreLayout:
             f"give a store file or folder, or {fix}"
         )
     try:
-        raw = json.loads(manifest.read_bytes())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise StoreError(f"{manifest} is not readable JSON ({exc}); {fix}") from None
+        raw = read_json(
+            manifest,
+            "store manifest",
+            max_bytes=MAX_MANIFEST_BYTES,
+            error=lambda message: StoreError(f"{message}; {fix}"),
+        )
+    except OSError as exc:
+        raise StoreError(f"{manifest} cannot be read ({exc}); {fix}") from None
     meta, _ = unseal(raw, manifest, fix)
     fix = fix_for(path, meta)
     parts = meta.pop("parts", None)
@@ -138,8 +149,12 @@ def _open_folder(path: Path) -> StoreLayout:
         name = PART_NAME.format(index)
         if not isinstance(part, dict) or part.get("file") != name:
             raise StoreError(f"{manifest}: entry {index} does not name {name}; {fix}")
-        if not (path / name).is_file():
-            raise StoreError(f"{path}: part {name} is missing (the store is incomplete); {fix}")
+        try:
+            check_regular_file(path / name, "store part", error=StoreError)
+        except FileNotFoundError:
+            raise StoreError(
+                f"{path}: part {name} is missing (the store is incomplete); {fix}"
+            ) from None
         store_file = open_file(path / name, (PART_FORMAT,), fix)
         mismatch = (
             store_file.digest != part.get("digest")
