@@ -23,7 +23,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from blindface.blinding import _onnx, _persistence
-from blindface.blinding._params import declared_params
+from blindface.blinding._params import Range, check_params, declared_params
 from blindface.blinding._persistence import AttributeKind, ModelError, Shape
 from blindface.blinding._validation import Labels, check_embeddings, encode_labels, require_classes
 
@@ -70,6 +70,9 @@ class Blinder(TransformerMixin, BaseEstimator):
     _attributes: ClassVar[Mapping[str, AttributeKind]] = {"classes_": "labels"}
     #: L2-normalise the output (after the layers); see each method's docstring for why
     _normalize_output: ClassVar[bool] = False
+    #: The range of each parameter that costs time or memory or takes named values, declared
+    #: beside each method's ``__init__`` and checked by :meth:`set_params` and ``fit``
+    _param_ranges: ClassVar[Mapping[str, Range]] = {}
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "n_features_in_")
@@ -80,6 +83,18 @@ class Blinder(TransformerMixin, BaseEstimator):
         tags.input_tags.allow_nan = False
         tags.transformer_tags.preserves_dtype = ["float32"]
         return tags
+
+    # -- parameters ---------------------------------------------------------------------------
+
+    def check_params(self) -> None:
+        """Check every parameter against its declared type and range; a
+        :class:`~blindface.blinding._params.ParamError` names the parameter and its range.
+
+        ``fit`` starts here; as in scikit-learn, ``__init__`` and ``set_params`` check nothing,
+        so callers that must refuse before any work (the CLI, :func:`fit_stores`, the study)
+        call it right after setting the parameters.
+        """
+        check_params(type(self), self.get_params(deep=False))
 
     # -- fitting scaffolding ------------------------------------------------------------------
 
@@ -124,6 +139,7 @@ class Blinder(TransformerMixin, BaseEstimator):
         ``expression`` must have at least two classes with ``per_class`` labelled rows each;
         ``others`` are further label columns (gender, ...), encoded and checked for length.
         """
+        self.check_params()
         X = check_embeddings(X)
         n = len(X)
         expr = encode_labels(expression, n, "expression")
@@ -182,6 +198,7 @@ class Blinder(TransformerMixin, BaseEstimator):
         """The saved-model schema of this method."""
         return _persistence.ModelSchema(
             params=declared_params(cls),
+            ranges=cls._param_ranges,
             arrays=cls._arrays,
             array_lists=cls._array_lists,
             attributes=cls._attributes,

@@ -10,6 +10,7 @@ import torch
 from concept_erasure import LeaceEraser, LeaceFitter
 from sklearn.utils.validation import check_is_fitted
 
+from blindface.blinding import _params as P
 from blindface.blinding._base import AffineBlinder, FitInput
 from blindface.blinding._persistence import Shape
 from blindface.blinding._streaming import MomentStatistics
@@ -68,6 +69,11 @@ class LEACE(AffineBlinder):
         "mean_": ("in",),
     }
 
+    _param_ranges: ClassVar[Mapping[str, P.Range]] = {
+        "method": P.Range(choices=("leace", "orth")),
+        "svd_tol": P.Range(0, 1),
+    }
+
     def __init__(
         self,
         *,
@@ -89,8 +95,6 @@ class LEACE(AffineBlinder):
         self._fit_statistics(statistics.add(data.X, data.expression, data.subject))
 
     def _fitter(self, n_features: int, n_classes: int) -> LeaceFitter:
-        if self.method not in ("leace", "orth"):
-            raise ValueError(f"method must be 'leace' or 'orth', got {self.method!r}")
         return LeaceFitter(
             n_features,
             n_classes,

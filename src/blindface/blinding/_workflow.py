@@ -19,6 +19,8 @@ from blindface.blinding._registry import get_method
 from blindface.blinding._streaming import MomentStatistics
 
 CURVES_NAME = "training_curves.png"
+#: The label columns a fit reads from a store (those it has); the others are never read.
+LABEL_COLUMNS = ("dataset", "subject", "expression")
 
 StorePaths = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 
@@ -111,7 +113,7 @@ def _labelled_rows(
     """Embeddings of a store's embedded faces, with their labels (see :func:`_labels`)."""
     from blindface.store import read_store
 
-    store = read_store(path)
+    store = read_store(path, columns=list(LABEL_COLUMNS))
     ok = store.ok
     table = store.table.iloc[np.flatnonzero(ok)].reset_index(drop=True)
     expression, subject = _labels(
@@ -154,12 +156,14 @@ def _accumulate_part(
     """One pass over one file of a store: its statistics for ``model`` and its tally (a Ray
     task when the engine is ``ray``)."""
     from blindface.blinding._streaming import accumulate
-    from blindface.store import iter_store_batches
+    from blindface.store import iter_store_batches, read_metadata
 
     tally = _Tally()
+    present = read_metadata(path).get("columns", LABEL_COLUMNS)
+    columns = [name for name in LABEL_COLUMNS if name in present]
 
     def batches() -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        for X, table in iter_store_batches(path, embedded_only=True, part=part):
+        for X, table in iter_store_batches(path, embedded_only=True, part=part, columns=columns):
             expression, subject = _labels(
                 table, str(path), keep_expressions=keep_expressions, label_map=label_map
             )
@@ -257,6 +261,7 @@ def fit_stores(
     if "verbose" in model.get_params():
         settings.setdefault("verbose", int(progress))
     model.set_params(**settings)
+    model.check_params()
     if isinstance(model, StreamingBlinder):
         tallies = _fit_streaming(
             model,

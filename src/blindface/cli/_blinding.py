@@ -21,26 +21,24 @@ MethodName = enum.Enum("MethodName", {name: name for name in METHODS}, type=str)
 
 def _parse_params(items: list[str], method: str) -> dict[str, Param]:
     """``KEY=VALUE`` pairs parsed against the declared type of ``method``'s parameter ``KEY``
-    (ints, floats, booleans, strings, ``none``, lists ``1,2`` / ``[0.5, 1]``)."""
+    (ints, floats, booleans, strings, ``none``, lists ``1,2`` / ``[0.5, 1]``) and checked
+    against its declared range, before any work."""
     from blindface.blinding import get_method
-    from blindface.blinding._params import ParamError, declared_params, describe, parse
+    from blindface.blinding._params import ParamError, check_params, declared_params, parse
 
-    declared = declared_params(get_method(method).estimator)
+    estimator = get_method(method).estimator
+    declared = declared_params(estimator)
     params: dict[str, Param] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        key = key.strip()
-        if not sep:
-            raise typer.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--param")
-        if key not in declared:
-            known = ", ".join(f"{k} ({describe(h)})" for k, h in declared.items())
-            raise typer.BadParameter(
-                f"{method} has no parameter {key!r}; it has {known}", param_hint="--param"
-            )
-        try:
-            params[key] = parse(raw, declared[key], key)
-        except ParamError as err:
-            raise typer.BadParameter(str(err), param_hint="--param") from None
+    try:
+        for item in items:
+            key, sep, raw = item.partition("=")
+            key = key.strip()
+            if not sep:
+                raise ParamError(f"expected KEY=VALUE, got {item!r}")
+            params[key] = parse(raw, declared[key], key) if key in declared else raw
+        check_params(estimator, params)
+    except ParamError as err:
+        raise typer.BadParameter(str(err), param_hint="--param") from None
     return params
 
 

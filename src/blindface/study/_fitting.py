@@ -32,14 +32,18 @@ class Fitted:
 
 
 def make_blinder(method: str, study: Study) -> object:
-    """The registered method with the study's seed and per-method settings."""
+    """The registered method with the study's seed (where it takes one) and per-method settings,
+    checked like ``--param``: an unknown parameter or a value out of range is a ``ParamError``."""
     from blindface.blinding import get_method
+    from blindface.blinding._params import check_params
 
     entry = get_method(method)
     estimator = entry.create()
-    params = {"random_state": study.seed, **study.settings.blinder_params.get(method, {})}
-    accepted = estimator.get_params()
-    return estimator.set_params(**{k: v for k, v in params.items() if k in accepted})
+    params = dict(study.settings.blinder_params.get(method, {}))
+    if "random_state" in estimator.get_params():
+        params.setdefault("random_state", study.seed)
+    check_params(type(estimator), params)
+    return estimator.set_params(**params)
 
 
 def fit_key(method: str, params: dict[str, object], fitset: FitSet) -> str:
