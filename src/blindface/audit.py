@@ -21,11 +21,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from blindface._outputs import Inputs, check_output
 from blindface.evaluation import THREATS, Threat
 
-__all__ = ["AuditError", "AuditResult", "audit", "write_audit"]
+__all__ = ["AuditError", "AuditResult", "audit", "check_report_folder", "write_audit"]
 
 DEFAULT_PROBES: tuple[str, ...] = ("mlp", "svm", "rf", "logreg", "knn")
+#: The files of a report folder.
+REPORT_FILES = ("audit.json", "audit.md", "audit.png")
 #: Reference (enrolled-photo) label value per kind of label, when none is given.
 DEFAULT_REFERENCE = {"expression": "neutral"}
 
@@ -296,19 +299,32 @@ def audit(
     return AuditResult(leakage.reindex(columns=columns), pd.DataFrame(identity), config)
 
 
-def write_audit(result: AuditResult, out: str | os.PathLike[str]) -> dict[str, Path]:
-    """Write ``audit.json``, ``audit.md`` and ``audit.png`` into the folder ``out``."""
-    from blindface._io import write_json, write_text
+def check_report_folder(out: str | os.PathLike[str], inputs: Inputs = ()) -> Path:
+    """:func:`~blindface._outputs.check_output` for an audit report: a folder holding only a
+    report's files, not one of ``inputs`` (the stores, models, label map), nor holding one."""
+    return check_output(
+        out, what="audit report", folder=True, ours=lambda e: e.name in REPORT_FILES, inputs=inputs
+    )
 
-    folder = Path(out)
-    if folder.exists() and not folder.is_dir():
-        raise AuditError(f"{folder} is a file: --out names the folder that receives the report")
-    paths = {
-        "json": write_json(folder / "audit.json", result.to_json()),
-        "png": plot_audit(result, folder / "audit.png"),
+
+def write_audit(result: AuditResult, out: str | os.PathLike[str]) -> dict[str, Path]:
+    """Write ``audit.json``, ``audit.md`` and ``audit.png`` as the folder ``out``, atomically
+    (a failure, such as a full disk, leaves no partial report)."""
+    from blindface._io import write_folder, write_json, write_text
+
+    folder = check_report_folder(out)
+
+    def fill(tmp: Path) -> None:
+        write_json(tmp / "audit.json", result.to_json())
+        plot_audit(result, tmp / "audit.png")
+        write_text(tmp / "audit.md", audit_markdown(result))
+
+    write_folder(folder, fill)
+    return {
+        "json": folder / "audit.json",
+        "png": folder / "audit.png",
+        "markdown": folder / "audit.md",
     }
-    paths["markdown"] = write_text(folder / "audit.md", audit_markdown(result))
-    return paths
 
 
 def audit_markdown(result: AuditResult) -> str:

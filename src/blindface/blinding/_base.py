@@ -12,7 +12,7 @@ neither knows the estimators. The registry of methods sits above the methods.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -204,11 +204,16 @@ class Blinder(TransformerMixin, BaseEstimator):
             attributes=cls._attributes,
         )
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Save into the folder ``path`` (``config.json`` + ``weights.safetensors``).
+    def save(
+        self, path: str | os.PathLike[str], *, extra: Callable[[Path], object] | None = None
+    ) -> Path:
+        """Save as the folder ``path`` (``config.json`` + ``weights.safetensors``), atomically.
 
         Load it back with ``blindface.load(path)`` or ``type(self).load(path)``. The same fit
-        gives the same bytes. Raises :class:`ModelError` for a map with NaN or inf.
+        gives the same bytes. ``extra(folder)`` writes further files into the folder within the
+        same atomic write. Raises :class:`ModelError` for a map with NaN or inf, and
+        :class:`~blindface._outputs.OutputError` for a ``path`` holding other files than a
+        model's (another tool's folder is never written into).
         """
         check_is_fitted(self)
         saved = _persistence.SavedModel(
@@ -219,7 +224,7 @@ class Blinder(TransformerMixin, BaseEstimator):
             arrays={name: getattr(self, name) for name in (*self._arrays, *self._array_lists)},
             attributes={name: getattr(self, name) for name in self._attributes},
         )
-        return _persistence.write_model(path, saved, self._schema())
+        return _persistence.write_model(path, saved, self._schema(), extra=extra)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Blinder:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from blindface._outputs import check_output
 from blindface.blinding import _onnx
 from blindface.blinding._base import Blinder
 from blindface.blinding._registry import load
@@ -23,8 +24,14 @@ def export_recognizer(
     ``[1, 3, 112, 112]`` (SFace's fixed batch of one) and output ``blinded`` ``[1, k]``.
     Before the file is written, the graph is run with onnxruntime on probe faces and compared
     with the Python path (SFace in OpenCV, L2 normalisation, ``model.transform``); a graph that
-    fails, disagrees or gives NaN is not written, and a ``ValueError`` says why.
+    fails, disagrees or gives NaN is not written, and a ``ValueError`` says why. ``out`` is
+    checked first: it may not be the model, a folder, or an existing file blindface did not
+    write (:func:`~blindface._outputs.check_output`).
     """
+    inputs = [] if isinstance(model, Blinder) else [("--model", model)]
+    check_output(
+        out, what="ONNX recognizer", folder=False, ours=_onnx.is_blindface_onnx, inputs=inputs
+    )
     blinder = model if isinstance(model, Blinder) else load(model)
     if blinder.n_features_in_ != 128:
         raise ValueError(

@@ -25,7 +25,7 @@ import hashlib
 import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -33,17 +33,20 @@ from typing import Any, Literal
 import numpy as np
 import safetensors.numpy
 
-from blindface._io import write_atomic
+from blindface._io import write_atomic, write_folder
 from blindface._json import loads_bounded, read_json
+from blindface._outputs import Inputs, check_output
 from blindface._safe_read import read_bounded
 from blindface._version import __version__
 from blindface.blinding._params import ParamError, Range, check_values, coerce
 
 __all__ = [
     "CONFIG_NAME",
+    "CURVES_NAME",
     "FORMAT",
     "FORMAT_VERSION",
     "WEIGHTS_NAME",
+    "check_model_folder",
     "ModelError",
     "ModelSchema",
     "SavedModel",
@@ -56,6 +59,8 @@ FORMAT = "blindface-blinding"
 FORMAT_VERSION = 2
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "weights.safetensors"
+#: The training curves `blindface fit` writes beside an iterative method's model.
+CURVES_NAME = "training_curves.png"
 _METADATA_KEY = "blindface"
 _CONFIG_KEYS = (
     "format",
@@ -120,14 +125,22 @@ class SavedModel:
     attributes: dict[str, Any]
 
 
-def write_model(directory: str | os.PathLike[str], model: SavedModel, schema: ModelSchema) -> Path:
-    """Write ``model`` into ``directory`` (created if needed); return the directory.
+def write_model(
+    directory: str | os.PathLike[str],
+    model: SavedModel,
+    schema: ModelSchema,
+    *,
+    extra: Callable[[Path], object] | None = None,
+) -> Path:
+    """Write ``model`` as the folder ``directory``, atomically; return the directory.
 
-    Raises :class:`ModelError` for non-finite weights or state that does not fit ``schema``.
+    ``extra(folder)`` writes further files into it (training curves) within the same atomic
+    write: a failure (a full disk) leaves no partial model. Raises :class:`ModelError` for
+    non-finite weights or state that does not fit ``schema``, and
+    :class:`~blindface._outputs.OutputError` for a ``directory`` that holds anything but a
+    model (:func:`check_model_folder`).
     """
-    directory = Path(directory)
-    if directory.exists() and not directory.is_dir():
-        raise ModelError(f"{directory} exists and is not a folder: a model is saved as a folder")
+    directory = check_model_folder(directory)
     problems = _check_model(model, schema)
     if problems:
         raise ModelError(f"cannot save the {model.method} model to {directory}: {problems[0]}")
@@ -153,10 +166,34 @@ def write_model(directory: str | os.PathLike[str], model: SavedModel, schema: Mo
         "weights_file": WEIGHTS_NAME,
         "weights_sha256": hashlib.sha256(blob).hexdigest(),
     }
-    write_atomic(directory / WEIGHTS_NAME, blob)
     text = json.dumps(config, indent=1, allow_nan=False) + "\n"
-    write_atomic(directory / CONFIG_NAME, text.encode("utf-8"))
-    return directory
+
+    def fill(folder: Path) -> None:
+        write_atomic(folder / WEIGHTS_NAME, blob)
+        write_atomic(folder / CONFIG_NAME, text.encode("utf-8"))
+        if extra is not None:
+            extra(folder)
+
+    return write_folder(directory, fill)
+
+
+def check_model_folder(directory: str | os.PathLike[str], inputs: Inputs = ()) -> Path:
+    """:func:`~blindface._outputs.check_output` for a model folder: it may hold only what a
+    model folder holds (a blindface ``config.json``, the weights, the training curves), and
+    not be or hold one of ``inputs``."""
+    return check_output(
+        directory, what="model folder", folder=True, ours=_model_entry, inputs=inputs
+    )
+
+
+def _model_entry(entry: Path) -> bool:
+    if entry.name == CONFIG_NAME:
+        try:
+            config = read_json(entry, "model config", max_bytes=_MAX_CONFIG_BYTES)
+        except (OSError, ValueError):
+            return False
+        return isinstance(config, dict) and config.get("format") == FORMAT
+    return entry.name in (WEIGHTS_NAME, CURVES_NAME) and entry.is_file()
 
 
 def read_model(path: str | os.PathLike[str], schemas: Mapping[str, ModelSchema]) -> SavedModel:

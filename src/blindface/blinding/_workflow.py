@@ -15,10 +15,10 @@ import pandas as pd
 
 from blindface._io import save_figure
 from blindface.blinding._base import Blinder
+from blindface.blinding._persistence import CURVES_NAME, check_model_folder
 from blindface.blinding._registry import get_method
 from blindface.blinding._streaming import MomentStatistics
 
-CURVES_NAME = "training_curves.png"
 #: The label columns a fit reads from a store (those it has); the others are never read.
 LABEL_COLUMNS = ("dataset", "subject", "expression")
 
@@ -246,7 +246,9 @@ def fit_stores(
     and covariances (LEACE, WithinSubjectProjection) stream the stores with flat memory, on
     this machine (``engine="local"``) or one Ray task per store file (``engine="ray"``,
     ``address`` of a cluster or a local instance); the others read the rows into memory.
-    Writes the model and, for the iterative methods, a ``training_curves.png`` into ``out``.
+    Writes the model and, for the iterative methods, a ``training_curves.png`` as the folder
+    ``out``, atomically; ``out`` is checked before any work (it may not be or hold one of the
+    stores, nor hold files other than a model's).
     """
     from blindface.blinding._streaming import StreamingBlinder
 
@@ -256,6 +258,8 @@ def fit_stores(
     sources = [(p, "expression") for p in store_files(embeddings)]
     if identity_embeddings is not None:
         sources += [(p, "identity") for p in store_files(identity_embeddings)]
+    flags = {"expression": "--embeddings", "identity": "--identity-embeddings"}
+    check_model_folder(out, inputs=[(flags[role], path) for path, role in sources])
     model = entry.create()
     settings = dict(params or {})
     if "verbose" in model.get_params():
@@ -294,10 +298,13 @@ def fit_stores(
             expression=np.concatenate([p[1] for p in parts]),
             subject=np.concatenate([p[2] for p in parts]),
         )
-    directory = model.save(out)
     history = getattr(model, "history_", None)
-    if history:
-        plot_history(history, directory / CURVES_NAME, title=type(model).__name__)
+
+    def curves(folder: Path) -> None:
+        if history:
+            plot_history(history, folder / CURVES_NAME, title=type(model).__name__)
+
+    model.save(out, extra=curves)
     summaries = tuple(tally.summary(path, role) for (path, role), tally in tallies.items())
     total = functools.reduce(lambda a, b: a.merge(b), tallies.values())
     classes = dict(sorted(total.classes.items()))

@@ -50,11 +50,10 @@ def audit_command(
 
     from rich.console import Console
 
-    from blindface.audit import AuditError, audit, write_audit
-    from blindface.blinding import ModelError
-    from blindface.datasets import DatasetLayoutError, read_label_map
+    from blindface._io import describe_error
+    from blindface.audit import audit, check_report_folder, write_audit
+    from blindface.datasets import read_label_map
     from blindface.evaluation import THREATS
-    from blindface.store import StoreError
 
     threats = tuple(t.strip() for t in threat.split(",") if t.strip())
     unknown = [t for t in threats if t not in THREATS]
@@ -63,7 +62,9 @@ def audit_command(
             f"unknown threat {unknown}; choose from {', '.join(THREATS)}", param_hint="--threat"
         )
     console = Console(stderr=True, log_path=False, quiet=not progress)
+    inputs = [("--embeddings", p) for p in embeddings] + [("--model", m) for m in model]
     try:
+        check_report_folder(out, inputs + ([("--label-map", label_map)] if label_map else []))
         mapping = read_label_map(label_map) if label_map else None
         with console.status("auditing") as status:
             result = audit(
@@ -82,8 +83,8 @@ def audit_command(
                 progress=lambda message: status.update(message),
             )
         paths = write_audit(result, out)
-    except (AuditError, StoreError, ModelError, DatasetLayoutError, FileNotFoundError) as error:
-        typer.echo(f"error: {error}", err=True)
+    except (ValueError, OSError) as error:  # AuditError, StoreError, ModelError, ... name it
+        typer.echo(f"error: {describe_error(error)}", err=True)
         raise typer.Exit(2) from None
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2, default=str))

@@ -86,6 +86,7 @@ def fit_command(
     ),
 ) -> None:
     """Fit an emotion-blinding method on embedding stores and save it (with training curves)."""
+    from blindface._io import describe_error
     from blindface.blinding import fit_stores, get_method
     from blindface.datasets import DatasetLayoutError, read_label_map
 
@@ -107,8 +108,8 @@ def fit_command(
             engine=engine,
             address=address,
         )
-    except (ValueError, FileNotFoundError, DatasetLayoutError, ModuleNotFoundError) as error:
-        typer.echo(f"error: {error}", err=True)
+    except (ValueError, OSError, DatasetLayoutError, ModuleNotFoundError) as error:
+        typer.echo(f"error: {describe_error(error)}", err=True)
         raise typer.Exit(2) from None
     for line in fitted.describe():
         typer.echo(line)
@@ -166,11 +167,12 @@ def export_recognizer_command(
 
     The graph is checked with onnxruntime against the Python path on probe faces before the
     file is written."""
+    from blindface._io import describe_error
     from blindface.blinding import export_recognizer
 
     try:
         path = export_recognizer(model, out)
-    except (ValueError, FileNotFoundError) as error:
-        typer.echo(f"error: {error}", err=True)
+    except (ValueError, OSError) as error:
+        typer.echo(f"error: {describe_error(error)}", err=True)
         raise typer.Exit(2) from None
     typer.echo(f"wrote {path}")

@@ -6,8 +6,12 @@ from pathlib import Path
 
 import typer
 
+from blindface._outputs import OutputError, check_output
 from blindface.cli._app import app
 from blindface.faces import check_embedder_name
+
+#: What the study writes into its report folder.
+REPORT = ("report.md", "results.json", "figures", "stages")
 
 
 @app.command("reproduce")
@@ -60,6 +64,17 @@ def reproduce_command(
     if root is None or not Path(root).is_dir():
         typer.echo("No data root: pass --data-root DIR or set BLINDFACE_DATA.", err=True)
         raise typer.Exit(2)
+    try:
+        check_output(
+            out,
+            what="study report",
+            folder=True,
+            ours=lambda entry: entry.name in REPORT,
+            inputs=[("--data-root", root)] + ([("--cache-dir", cache_dir)] if cache_dir else []),
+        )
+    except OutputError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
     chosen = None
     if methods:
         chosen = tuple(m.strip() for m in methods.split(",") if m.strip())

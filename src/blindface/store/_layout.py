@@ -20,11 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from blindface._io import write_folder, write_json
 from blindface._json import read_json
+from blindface._outputs import check_output
 from blindface._safe_read import check_regular_file
 from blindface.store._format import (
+    METADATA_KEY,
     PART_FORMAT,
     STORE_FORMAT,
     StoreError,
@@ -182,24 +185,33 @@ def _open_folder(path: Path) -> StoreLayout:
 # -- writing --------------------------------------------------------------------------------
 
 
-def check_target(path: Path, *, partitioned: bool) -> None:
-    """Refuse, before any work is done, a target that a store of this layout cannot replace."""
-    if not partitioned and path.is_dir():
-        raise IsADirectoryError(
-            f"{path} is a folder: give a file name to write the store to, e.g. "
-            f"{path / 'store.parquet'} (only the ray engine writes a store into a folder)"
-        )
-    if partitioned and path.exists() and not path.is_dir():
-        raise FileExistsError(
-            f"{path} is a file: the ray engine writes a partitioned store into a folder; "
-            "give a folder name (or use the local engine for a single file)"
-        )
-    if partitioned and path.is_dir() and any(path.iterdir()):
-        if not (path / MANIFEST_NAME).is_file():
-            raise FileExistsError(
-                f"{path} is a folder that is not a partitioned store; refusing to replace it: "
-                "give a new or empty folder"
-            )
+def check_target(
+    path: Path,
+    *,
+    partitioned: bool,
+    inputs: Iterable[tuple[str, str | os.PathLike[str]]] = (),
+) -> None:
+    """Refuse, before any work is done, a target that a store of this layout cannot replace
+    (:func:`blindface._outputs.check_output`): an input of the command (``inputs``), a folder
+    for a file or the reverse, a file that is not a store, a folder holding other files."""
+    if partitioned:
+        check_output(path, what="partitioned store", folder=True, ours=_part_entry, inputs=inputs)
+    else:
+        check_output(path, what="embedding store", folder=False, ours=is_store_file, inputs=inputs)
+
+
+def is_store_file(path: Path) -> bool:
+    """Whether ``path`` is a Parquet file with blindface metadata (a store or a part): one a
+    store may replace. Reads the footer only."""
+    try:
+        check_regular_file(path, "store")
+        return METADATA_KEY in (pq.read_metadata(path).metadata or {})
+    except (OSError, ValueError, pa.ArrowException):
+        return False
+
+
+def _part_entry(entry: Path) -> bool:
+    return entry.name == MANIFEST_NAME or (entry.name.startswith("part-") and is_store_file(entry))
 
 
 def write_store_file(

@@ -60,7 +60,10 @@ def transform_store(
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     out = Path(out)
-    check_target(out, partitioned=engine == "ray")
+    sources = [("--embeddings", store)] + (
+        [] if isinstance(model, Blinder) else [("--model", model)]
+    )
+    check_target(out, partitioned=engine == "ray", inputs=sources)
     if engine == "ray" and isinstance(model, Blinder):
         raise ValueError(
             "the ray engine loads the model in each actor: save it (model.save(folder)) and "
