@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import typer
 
 from blindface._version import __version__
@@ -28,6 +30,12 @@ def _root(
     ),
 ) -> None:
     """Face representations blind to facial expression."""
+    warnings.formatwarning = _warning_line
+
+
+def _warning_line(message: Warning | str, *args: object, **kwargs: object) -> str:
+    """A warning as one ``warning: ...`` line, without the Python source line."""
+    return f"warning: {message}\n"
 
 
 def resolve_data_root(data_root: str | None) -> str:
