@@ -13,6 +13,7 @@ similarity. The study (``blindface reproduce``) measures leakage through the sam
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from blindface._outputs import Inputs, check_output
+from blindface._provenance import OverlapWarning, check_same_embedder, common_identity, identity_of
 from blindface.evaluation import THREATS, Threat
 
 __all__ = ["AuditError", "AuditResult", "audit", "check_report_folder", "write_audit"]
@@ -179,6 +181,73 @@ def _check_classes(y: np.ndarray, groups: np.ndarray, label: str, n_splits: int 
         )
 
 
+def _check_probes(probes: Sequence[str], n_splits: int) -> None:
+    """Refuse unknown or no probes and fewer than 2 folds, before anything is read."""
+    from blindface.evaluation import PROBES
+
+    unknown = [p for p in probes if p not in PROBES]
+    if unknown or not probes:
+        what = f"unknown probes {unknown}" if unknown else "no probe given"
+        raise AuditError(f"{what}: choose one or more of {', '.join(PROBES)} (--probes mlp,svm)")
+    if n_splits < 2:
+        raise AuditError(f"{n_splits} folds: a people-disjoint audit needs at least 2 (--folds)")
+
+
+def _check_models(
+    stores: Sequence[str | os.PathLike[str]],
+    models: Sequence[str | os.PathLike[str]],
+    allow_mismatch: bool,
+) -> list[Any]:
+    """The models, loaded; the stores must hold one embedder's embeddings and every model must
+    have been fitted on it (see :mod:`blindface._provenance`). A model fitted on one of the
+    audited stores is an :class:`OverlapWarning`: its people are not new to the blinder."""
+    import blindface
+    from blindface.store import read_metadata, store_digest
+
+    identities = [(str(path), identity_of(read_metadata(path))) for path in stores]
+    embedder = common_identity(identities, allow=allow_mismatch)
+    digests = {d: str(path) for path in stores if (d := store_digest(path)) is not None}
+    blinders = []
+    for path in models:
+        model = blindface.load(path)
+        fitted_on = model.fitted_on_ or {}
+        check_same_embedder(
+            fitted_on.get("embedder"),
+            embedder,
+            expected_is=f"the model {path} was fitted on",
+            actual_is="the audited stores hold",
+            allow=allow_mismatch,
+        )
+        for source in fitted_on.get("stores", []):
+            if source.get("digest") in digests:
+                warnings.warn(
+                    f"the model {path} was fitted on {digests[source['digest']]} itself: the "
+                    "audit measures people the blinder saw, not new ones; fit it without that "
+                    "store",
+                    OverlapWarning,
+                    stacklevel=3,
+                )
+        blinders.append(model)
+    return blinders
+
+
+def _check_people(rows: _Labelled, label: str, threats: Sequence[str], n_splits: int) -> None:
+    """Refuse folds the people cannot fill, and a relative threat no person can be seen under
+    (every image its own person: no enrolled photo to compare with)."""
+    n_people = len(set(rows.groups))
+    if n_people < n_splits:
+        raise AuditError(
+            f"{label}: {n_people} people, but a people-disjoint {n_splits}-fold audit needs at "
+            f"least {n_splits}: lower --folds or add people"
+        )
+    if "relative" in threats and pd.Series(rows.groups).value_counts().max() < 2:
+        raise AuditError(
+            f"{label}: every person has one image, so none can be compared with an enrolled "
+            "photo of the same person (the relative threat): check the subject column (one id "
+            "per person, not per image), or audit --threat population only"
+        )
+
+
 def audit(
     stores: Sequence[str | os.PathLike[str]],
     models: Sequence[str | os.PathLike[str]] = (),
@@ -195,6 +264,7 @@ def audit(
     random_state: int = 0,
     n_jobs: int = 2,
     progress: Callable[[str], None] | None = None,
+    allow_embedder_mismatch: bool = False,
 ) -> AuditResult:
     """Audit ``label`` in ``stores`` before (``x``) and after each saved blinder in ``models``.
 
@@ -219,14 +289,19 @@ def audit(
         reference. Default: ``sequence`` when the stores have it.
     progress : callable, optional
         Called with a message before each step.
+    allow_embedder_mismatch : bool
+        Audit stores of another embedder than a model was fitted on, or pool stores of several
+        embedders (refused by default: see :mod:`blindface._provenance`). A model fitted on one
+        of the audited stores raises an :class:`~blindface._provenance.OverlapWarning`.
 
     Returns
     -------
     AuditResult
     """
-    import blindface
     from blindface.evaluation import identity_separation, threat_leakage, with_diff
 
+    _check_probes(probes, n_splits)
+    blinders = _check_models(stores, models, allow_embedder_mismatch)
     rows = _load_rows(
         stores,
         label,
@@ -234,9 +309,9 @@ def audit(
         session_column=session_column,
         label_map=label_map,
     )
+    _check_people(rows, label, threats, n_splits)
     representations: dict[str, np.ndarray] = {"x": rows.X}
-    for path in models:
-        model = blindface.load(path)
+    for path, model in zip(models, blinders, strict=True):
         if model.n_features_in_ != rows.X.shape[1]:
             raise AuditError(
                 f"model {path} takes {model.n_features_in_}-d embeddings but the stores hold "
@@ -254,22 +329,25 @@ def audit(
                 reference = np.zeros(len(rows.y), dtype=bool)
             else:
                 reference = rows.reference
-            frames.append(
-                threat_leakage(
-                    X,
-                    rows.y,
-                    rows.groups,
-                    threat=threat,
-                    reference=reference if threat == "relative" else None,
-                    sessions=rows.sessions,
-                    probes=tuple(probes),
-                    n_splits=n_splits,
-                    tune=tune,
-                    random_state=random_state,
-                    n_jobs=n_jobs,
-                    n_bootstrap=n_bootstrap,
+            try:
+                frames.append(
+                    threat_leakage(
+                        X,
+                        rows.y,
+                        rows.groups,
+                        threat=threat,
+                        reference=reference if threat == "relative" else None,
+                        sessions=rows.sessions,
+                        probes=tuple(probes),
+                        n_splits=n_splits,
+                        tune=tune,
+                        random_state=random_state,
+                        n_jobs=n_jobs,
+                        n_bootstrap=n_bootstrap,
+                    )
                 )
-            )
+            except ValueError as error:  # what these labels cannot support, said in context
+                raise AuditError(f"{name}, {threat} threat: {error}") from None
         frame = pd.concat(frames, ignore_index=True)
         frame = with_diff(frame, before) if before is not None else frame.assign(diff=np.nan)
         before = frame if before is None else before

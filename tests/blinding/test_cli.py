@@ -28,7 +28,7 @@ def _write_store(path, X, expression, subject, failed=(), dataset="synthetic"):
             "embedding": pa.FixedSizeListArray.from_arrays(values, d, mask=pa.array(~ok)),
             "face_status": ["detected" if o else "failed" for o in ok],
             "face_reason": [None if o else "no face" for o in ok],
-            "content_hash": [f"h{i}" for i in range(n)],
+            "content_hash": [f"{path.stem}-{i}" for i in range(n)],
         }
     )
     meta = {b"blindface": json.dumps({"embedder": "synthetic", "dim": d}).encode()}
@@ -218,7 +218,7 @@ def test_a_store_without_dataset_column_keeps_every_subject(tiny_data, tmp_path)
         tiny_data.subject[ids],
         dataset=None,
     )
-    _, _, subject = _labelled_rows(path, keep_expressions=False, label_map=None)
+    _, _, subject, _ = _labelled_rows(path, keep_expressions=False, label_map=None)
     assert all(s is not None for s in subject)
     assert list(subject) == [f"ids:{s}" for s in tiny_data.subject[ids]]
 

@@ -64,6 +64,10 @@ class Blinder(TransformerMixin, BaseEstimator):
 
     n_features_in_: int
     classes_: np.ndarray
+    #: What the model was fitted on: the stores' embedder identity and the stores (set by
+    #: :func:`~blindface.blinding.fit_stores`, saved with the model; see
+    #: :mod:`blindface._provenance`); None when fitted from arrays.
+    fitted_on_: dict[str, Any] | None = None
 
     _arrays: ClassVar[Mapping[str, Shape]] = {}
     _array_lists: ClassVar[tuple[str, ...]] = ()
@@ -154,6 +158,7 @@ class Blinder(TransformerMixin, BaseEstimator):
         for name, value in fitted.items():
             setattr(self, name, value)
         self.classes_ = classes
+        self.fitted_on_ = None  # a new fit: fit_stores records what it was fitted on
         self.n_features_in_ = int(n_features)
         if not all(np.isfinite(w).all() and np.isfinite(b).all() for w, b, _ in self._layers()):
             del self.n_features_in_
@@ -223,6 +228,7 @@ class Blinder(TransformerMixin, BaseEstimator):
             n_features_out=int(self.n_features_out_),
             arrays={name: getattr(self, name) for name in (*self._arrays, *self._array_lists)},
             attributes={name: getattr(self, name) for name in self._attributes},
+            fitted_on=self.fitted_on_,
         )
         return _persistence.write_model(path, saved, self._schema(), extra=extra)
 
@@ -244,6 +250,7 @@ class Blinder(TransformerMixin, BaseEstimator):
         for name, value in {**saved.arrays, **saved.attributes}.items():
             setattr(model, name, value)
         model.n_features_in_ = saved.n_features_in
+        model.fitted_on_ = saved.fitted_on
         try:
             layers = model._layers()
         except (ValueError, IndexError) as err:

@@ -36,6 +36,7 @@ import safetensors.numpy
 from blindface._io import write_atomic, write_folder
 from blindface._json import loads_bounded, read_json
 from blindface._outputs import Inputs, check_output
+from blindface._provenance import check_fitted_on
 from blindface._safe_read import read_bounded
 from blindface._version import __version__
 from blindface.blinding._params import ParamError, Range, check_values, coerce
@@ -115,7 +116,8 @@ class ModelSchema:
 
 @dataclass(frozen=True)
 class SavedModel:
-    """A model as stored: method, parameters, dimensions and fitted state."""
+    """A model as stored: method, parameters, dimensions and fitted state; and what it was
+    fitted on (see :mod:`blindface._provenance`; None when fitted from arrays)."""
 
     method: str
     params: dict[str, Any]
@@ -123,6 +125,7 @@ class SavedModel:
     n_features_out: int
     arrays: dict[str, np.ndarray | list[np.ndarray]]
     attributes: dict[str, Any]
+    fitted_on: dict[str, Any] | None = None
 
 
 def write_model(
@@ -152,6 +155,8 @@ def write_model(
             tensors[name] = np.ascontiguousarray(value)
     attributes = {name: _attribute_to_json(value) for name, value in model.attributes.items()}
     metadata = {"format": FORMAT, "method": model.method, "attributes": attributes}
+    if model.fitted_on is not None:
+        metadata["fitted_on"] = model.fitted_on
     blob = safetensors.numpy.save(
         tensors, metadata={_METADATA_KEY: json.dumps(metadata, sort_keys=True)}
     )
@@ -238,6 +243,7 @@ def read_model(path: str | os.PathLike[str], schemas: Mapping[str, ModelSchema])
         n_features_out=config["n_features_out"],
         arrays=_collect_arrays(tensors, schema, weights_path),
         attributes=_read_attributes(metadata.get("attributes"), schema, weights_path),
+        fitted_on=_read_fitted_on(metadata.get("fitted_on"), weights_path),
     )
     problems = _check_model(model, schema)
     if problems:
@@ -446,6 +452,15 @@ def _read_attributes(raw: Any, schema: ModelSchema, weights_path: Path) -> dict[
             raise ModelError(f"{weights_path}: fitted attribute {name} is not a valid {kind} value")
         out[name] = value
     return out
+
+
+def _read_fitted_on(raw: Any, weights_path: Path) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    problem = check_fitted_on(raw)
+    if problem:
+        raise ModelError(f"{weights_path}: {problem}")
+    return raw
 
 
 def _too_large(value: Any, kind: AttributeKind) -> str | None:

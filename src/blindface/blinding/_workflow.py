@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import warnings
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -14,13 +15,15 @@ import numpy as np
 import pandas as pd
 
 from blindface._io import save_figure
+from blindface._provenance import OverlapWarning, common_identity, identity_of
 from blindface.blinding._base import Blinder
 from blindface.blinding._persistence import CURVES_NAME, check_model_folder
 from blindface.blinding._registry import get_method
 from blindface.blinding._streaming import MomentStatistics
 
-#: The label columns a fit reads from a store (those it has); the others are never read.
-LABEL_COLUMNS = ("dataset", "subject", "expression")
+#: The columns a fit reads from a store (those it has; the content hashes find the same image in
+#: two stores); the others are never read.
+LABEL_COLUMNS = ("dataset", "subject", "expression", "content_hash")
 
 StorePaths = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 
@@ -109,8 +112,9 @@ def _labels(
 
 def _labelled_rows(
     path: Path, *, keep_expressions: bool, label_map: Mapping[str, str] | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Embeddings of a store's embedded faces, with their labels (see :func:`_labels`)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, pd.DataFrame]:
+    """Embeddings of a store's embedded faces, with their labels (see :func:`_labels`) and
+    their table rows."""
     from blindface.store import read_store
 
     store = read_store(path, columns=list(LABEL_COLUMNS))
@@ -119,25 +123,32 @@ def _labelled_rows(
     expression, subject = _labels(
         table, str(path), keep_expressions=keep_expressions, label_map=label_map
     )
-    return store.embeddings[ok], expression, subject
+    return store.embeddings[ok], expression, subject, table
 
 
 @dataclass
 class _Tally:
-    """Rows, people and expression counts of a source, gathered batch by batch."""
+    """Rows, people, images (content hashes) and expression counts of a source, gathered batch
+    by batch."""
 
     rows: int = 0
     people: set[str] = field(default_factory=set)
     classes: Counter[str] = field(default_factory=Counter)
+    images: set[str] = field(default_factory=set)
 
-    def add(self, expression: np.ndarray, subject: np.ndarray) -> None:
+    def add(self, expression: np.ndarray, subject: np.ndarray, table: pd.DataFrame) -> None:
         self.rows += len(expression)
         self.people.update(s for s in subject if s is not None)
         self.classes.update(e for e in expression if e is not None)
+        if "content_hash" in table:
+            self.images.update(h for h in table["content_hash"] if isinstance(h, str))
 
     def merge(self, other: _Tally) -> _Tally:
         return _Tally(
-            self.rows + other.rows, self.people | other.people, self.classes + other.classes
+            self.rows + other.rows,
+            self.people | other.people,
+            self.classes + other.classes,
+            self.images | other.images,
         )
 
     def summary(self, path: str, role: str) -> SourceSummary:
@@ -167,7 +178,7 @@ def _accumulate_part(
             expression, subject = _labels(
                 table, str(path), keep_expressions=keep_expressions, label_map=label_map
             )
-            tally.add(expression, subject)
+            tally.add(expression, subject, table)
             yield X, expression, subject
 
     try:
@@ -235,6 +246,7 @@ def fit_stores(
     label_map: Mapping[str, str] | None = None,
     engine: str = "local",
     address: str | None = None,
+    allow_embedder_mismatch: bool = False,
 ) -> StoreFit:
     """Fit ``method`` on the union of embedding stores and save it into ``out``.
 
@@ -249,8 +261,14 @@ def fit_stores(
     Writes the model and, for the iterative methods, a ``training_curves.png`` as the folder
     ``out``, atomically; ``out`` is checked before any work (it may not be or hold one of the
     stores, nor hold files other than a model's).
+
+    The stores must hold embeddings of one embedder (an :class:`EmbedderMismatchError` names
+    two that differ, unless ``allow_embedder_mismatch``); the model records it and the stores
+    (``fitted_on_``), so that ``transform`` and ``audit`` can refuse other embedders' stores.
+    Stores sharing images or people raise an :class:`OverlapWarning`.
     """
     from blindface.blinding._streaming import StreamingBlinder
+    from blindface.store import read_metadata, store_digest
 
     if engine not in ("local", "ray"):
         raise ValueError(f"engine must be 'local' or 'ray', got {engine!r}")
@@ -260,6 +278,8 @@ def fit_stores(
         sources += [(p, "identity") for p in store_files(identity_embeddings)]
     flags = {"expression": "--embeddings", "identity": "--identity-embeddings"}
     check_model_folder(out, inputs=[(flags[role], path) for path, role in sources])
+    identities = [(str(path), identity_of(read_metadata(path))) for path, _ in sources]
+    embedder = common_identity(identities, allow=allow_embedder_mismatch)
     model = entry.create()
     settings = dict(params or {})
     if "verbose" in model.get_params():
@@ -284,12 +304,12 @@ def fit_stores(
         parts, tallies = [], {}
         for path, role in sources:
             keep = role == "expression" or use_identity_expressions
-            X, expression, subject = _labelled_rows(
+            X, expression, subject, table = _labelled_rows(
                 path, keep_expressions=keep, label_map=label_map
             )
             parts.append((X, expression, subject))
             tally = tallies.setdefault((str(path), role), _Tally())
-            tally.add(expression, subject)
+            tally.add(expression, subject, table)
         dims = {p[0].shape[1] for p in parts}
         if len(dims) > 1:
             raise ValueError(f"the stores hold embeddings of different dimensions {sorted(dims)}")
@@ -298,6 +318,11 @@ def fit_stores(
             expression=np.concatenate([p[1] for p in parts]),
             subject=np.concatenate([p[2] for p in parts]),
         )
+    _warn_overlaps(tallies)
+    model.fitted_on_ = {
+        "embedder": embedder,
+        "stores": [{"name": path.name, "digest": store_digest(path)} for path, _ in sources],
+    }
     history = getattr(model, "history_", None)
 
     def curves(folder: Path) -> None:
@@ -309,6 +334,23 @@ def fit_stores(
     total = functools.reduce(lambda a, b: a.merge(b), tallies.values())
     classes = dict(sorted(total.classes.items()))
     return StoreFit(model, summaries, total.rows, len(total.people), classes)
+
+
+def _warn_overlaps(tallies: Mapping[tuple[str, str], _Tally]) -> None:
+    """One :class:`OverlapWarning` per pair of sources that share images or people."""
+    items = list(tallies.items())
+    for index, ((first, _), a) in enumerate(items):
+        for (second, _), b in items[index + 1 :]:
+            images, people = len(a.images & b.images), sorted(a.people & b.people)
+            if images or people:
+                shown = ", ".join(people[:3]) + (" ..." if len(people) > 3 else "")
+                warnings.warn(
+                    f"{first} and {second} share {images} images and {len(people)} people"
+                    f"{f' ({shown})' if people else ''}: they are counted twice, and a store "
+                    "you later audit must not be among the fitting stores; remove the duplicate",
+                    OverlapWarning,
+                    stacklevel=3,
+                )
 
 
 def plot_history(history: Iterable[Mapping[str, Any]], path: Path, *, title: str) -> Path:

@@ -42,6 +42,11 @@ def audit_command(
     jobs: int = typer.Option(2, "--jobs", min=1, help="Parallel probe fits."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress."),
     as_json: bool = typer.Option(False, "--json", help="Also print the JSON to stdout."),
+    allow_embedder_mismatch: bool = typer.Option(
+        False,
+        "--allow-embedder-mismatch",
+        help="Experts: accept stores (and models) of different embedders.",
+    ),
 ) -> None:
     """Measure how much of a label (the expression by default) fresh probes read from a store,
     on people they never saw, under the population and relative threat models, before and after
@@ -81,6 +86,7 @@ def audit_command(
                 random_state=seed,
                 n_jobs=jobs,
                 progress=lambda message: status.update(message),
+                allow_embedder_mismatch=allow_embedder_mismatch,
             )
         paths = write_audit(result, out)
     except (ValueError, OSError) as error:  # AuditError, StoreError, ModelError, ... name it

@@ -84,8 +84,16 @@ def fit_command(
     address: str = typer.Option(
         None, "--address", help="Ray cluster to join (ray engine; default: a local instance)."
     ),
+    allow_embedder_mismatch: bool = typer.Option(
+        False,
+        "--allow-embedder-mismatch",
+        help="Experts: accept stores (and models) of different embedders.",
+    ),
 ) -> None:
-    """Fit an emotion-blinding method on embedding stores and save it (with training curves)."""
+    """Fit an emotion-blinding method on embedding stores and save it (with training curves).
+
+    The stores must hold one embedder's embeddings; the model records it, and transform and
+    audit refuse stores of another embedder."""
     from blindface._io import describe_error
     from blindface.blinding import fit_stores, get_method
     from blindface.datasets import DatasetLayoutError, read_label_map
@@ -107,6 +115,7 @@ def fit_command(
             label_map=mapping,
             engine=engine,
             address=address,
+            allow_embedder_mismatch=allow_embedder_mismatch,
         )
     except (ValueError, OSError, DatasetLayoutError, ModuleNotFoundError) as error:
         typer.echo(f"error: {describe_error(error)}", err=True)
@@ -137,8 +146,17 @@ def transform_command(
     ),
     actors: int = typer.Option(2, "--actors", min=1, help="Ray actors (ray engine)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    allow_embedder_mismatch: bool = typer.Option(
+        False,
+        "--allow-embedder-mismatch",
+        help="Experts: accept stores (and models) of different embedders.",
+    ),
+    allow_blinded_input: bool = typer.Option(
+        False, "--allow-blinded-input", help="Blind a store that is already blinded."
+    ),
 ) -> None:
-    """Blind the embeddings of a store; writes a store of the same columns."""
+    """Blind the embeddings of a store; writes a store of the same columns. A store of another
+    embedder than the model's, or one already blinded, is refused."""
     from blindface._io import describe_error
     from blindface.store import StoreError, transform_store
 
@@ -151,6 +169,8 @@ def transform_command(
             address=address,
             num_actors=actors,
             progress=progress,
+            allow_embedder_mismatch=allow_embedder_mismatch,
+            allow_blinded_input=allow_blinded_input,
         )
     except (StoreError, ValueError, ModuleNotFoundError, OSError) as error:
         typer.echo(f"error: {describe_error(error)}", err=True)
@@ -162,6 +182,11 @@ def transform_command(
 def export_recognizer_command(
     model: str = typer.Option(..., "--model", help="Model folder written by `blindface fit`."),
     out: str = typer.Option(..., "--out", help="ONNX file: aligned face -> blinded embedding."),
+    allow_embedder_mismatch: bool = typer.Option(
+        False,
+        "--allow-embedder-mismatch",
+        help="Experts: accept stores (and models) of different embedders.",
+    ),
 ) -> None:
     """Export SFace + L2 norm + the blinding map as one ONNX graph (input: 1x3x112x112 RGB).
 
@@ -171,7 +196,7 @@ def export_recognizer_command(
     from blindface.blinding import export_recognizer
 
     try:
-        path = export_recognizer(model, out)
+        path = export_recognizer(model, out, allow_embedder_mismatch=allow_embedder_mismatch)
     except (ValueError, OSError) as error:
         typer.echo(f"error: {describe_error(error)}", err=True)
         raise typer.Exit(2) from None

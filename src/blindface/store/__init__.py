@@ -25,6 +25,7 @@ from blindface.store._read import (
     iter_store_batches,
     read_metadata,
     read_store,
+    store_digest,
 )
 from blindface.store._transform import transform_store
 from blindface.store._write import write_store
@@ -44,6 +45,7 @@ __all__: list[str] = [
     "iter_store_batches",
     "read_metadata",
     "read_store",
+    "store_digest",
     "transform_store",
     "write_store",
 ]

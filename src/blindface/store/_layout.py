@@ -63,12 +63,14 @@ _INTERNAL_KEYS = ("column_types", "pandas_metadata")
 
 @dataclass(frozen=True)
 class StoreLayout:
-    """An opened store: its metadata (no integrity record), its files and their first rows."""
+    """An opened store: its metadata (no integrity record), its files and their first rows,
+    and the digest sealing it (its file's, or its manifest's; None for a legacy store)."""
 
     path: Path
     meta: dict[str, Any]
     files: tuple[StoreFile, ...]
     offsets: tuple[int, ...]
+    digest: str | None = None
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -122,7 +124,7 @@ def open_store(path: str | os.PathLike[str]) -> StoreLayout:
             f"create it with `blindface embed DATASET --out {path}`"
         ) from None
     store_file = open_file(path, (STORE_FORMAT,), fix_for(path))
-    return StoreLayout(path, store_file.meta, (store_file,), (0,))
+    return StoreLayout(path, store_file.meta, (store_file,), (0,), store_file.digest)
 
 
 def _open_folder(path: Path) -> StoreLayout:
@@ -142,7 +144,7 @@ def _open_folder(path: Path) -> StoreLayout:
         )
     except OSError as exc:
         raise StoreError(f"{manifest} cannot be read ({exc}); {fix}") from None
-    meta, _ = unseal(raw, manifest, fix)
+    meta, integrity = unseal(raw, manifest, fix)
     fix = fix_for(path, meta)
     parts = meta.pop("parts", None)
     if meta.get("format") != STORE_FORMAT or not isinstance(parts, list):
@@ -179,7 +181,7 @@ def _open_folder(path: Path) -> StoreLayout:
         raise StoreError(f"{path} holds part files its manifest does not list: {extra}; {fix}")
     if offset != meta.get("n_images"):
         raise StoreError(f"{manifest}: its parts hold {offset} rows, not {meta.get('n_images')}")
-    return StoreLayout(path, meta, tuple(files), tuple(offsets))
+    return StoreLayout(path, meta, tuple(files), tuple(offsets), str(integrity["digest"]))
 
 
 # -- writing --------------------------------------------------------------------------------

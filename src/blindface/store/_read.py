@@ -63,6 +63,12 @@ def count_parts(path: str | os.PathLike[str]) -> int:
     return len(open_store(path).files)
 
 
+def store_digest(path: str | os.PathLike[str]) -> str | None:
+    """The digest sealing a store's content and metadata (None for a store written before
+    checksums existed): two stores with one digest hold the same rows."""
+    return open_store(path).digest
+
+
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The metadata of a store (embedder, dim, counts, ...), read and verified from its footer
     or manifest without reading the rows."""
