@@ -59,8 +59,8 @@ def check_output(
         )
     if out.is_file() and not ours(out):
         raise OutputError(
-            f"{out} exists and is not a {what} written by blindface: refusing to replace it; "
-            "give a new name (or move the file away)"
+            f"{out} exists and is not a blindface {what}: refusing to replace it; give a new "
+            "name (or move the file away)"
         )
     if folder and out.is_dir():
         remove_stale_temporaries(out)

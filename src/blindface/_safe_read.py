@@ -14,7 +14,7 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["InputFileError", "check_regular_file", "read_bounded"]
+__all__ = ["InputFileError", "check_regular_file", "file_kind", "read_bounded"]
 
 MiB = 1 << 20
 
@@ -24,8 +24,9 @@ class InputFileError(ValueError):
     it and says what was expected."""
 
 
-def _kind(mode: int) -> str | None:
-    """What a file of ``mode`` is, when it is not a regular file."""
+def file_kind(mode: int) -> str | None:
+    """What a file of ``mode`` (``os.stat(path).st_mode``) is, when it is not a regular file:
+    "a folder", "a FIFO (named pipe)", "a device", "a socket"; None for a regular file."""
     if stat.S_ISREG(mode):
         return None
     if stat.S_ISDIR(mode):
@@ -34,7 +35,7 @@ def _kind(mode: int) -> str | None:
         return "a FIFO (named pipe)"
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
         return "a device"
-    return "not a regular file (a socket?)"
+    return "a socket"
 
 
 def check_regular_file(
@@ -50,7 +51,7 @@ def check_regular_file(
         mode = os.stat(path).st_mode
     except (FileNotFoundError, NotADirectoryError):
         raise FileNotFoundError(f"{what} {path} does not exist") from None
-    kind = _kind(mode)
+    kind = file_kind(mode)
     if kind is not None:
         raise error(f"{what} {path} is {kind}; give the file itself (a regular file)")
     return path
@@ -72,7 +73,7 @@ def read_bounded(
     path = check_regular_file(path, what, error=error)
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     try:
-        kind = _kind(os.fstat(fd).st_mode)
+        kind = file_kind(os.fstat(fd).st_mode)
         if kind is not None:  # replaced between the check and the open
             raise error(f"{what} {path} is {kind}; give the file itself (a regular file)")
         with os.fdopen(fd, "rb", closefd=False) as handle:

@@ -218,3 +218,12 @@ def _expected_failures(estimator):
 )
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
+
+
+def test_which_methods_l2_normalise_their_output(fitted, tiny_data):
+    """As the README says: the two methods trained on the unit sphere normalise; the linear
+    erasers and LnL are not re-normalised (cosine comparisons do not see the norm)."""
+    norms = {name: np.linalg.norm(m.transform(tiny_data.X), axis=1) for name, m in fitted.items()}
+    unit = {name for name, n in norms.items() if np.allclose(n, 1, atol=1e-5)}
+    assert unit == {"SensitiveNets", "ExpressionInvariantMap"}
+    assert unit == {name for name, m in fitted.items() if type(m)._normalize_output}

@@ -87,7 +87,7 @@ def is_blindface_onnx(path: Path) -> bool:
     try:
         data = read_bounded(path, "ONNX file", limit=_MAX_ONNX_BYTES)
         return onnx.load_model_from_string(data).producer_name == "blindface"
-    except Exception:  # noqa: BLE001 (anything unreadable is not ours)
+    except Exception:  # anything unreadable is not ours
         return False
 
 

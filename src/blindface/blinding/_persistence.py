@@ -37,7 +37,7 @@ from blindface._io import write_atomic, write_folder
 from blindface._json import loads_bounded, read_json
 from blindface._outputs import Inputs, check_output
 from blindface._provenance import check_fitted_on
-from blindface._safe_read import read_bounded
+from blindface._safe_read import check_regular_file, read_bounded
 from blindface._version import __version__
 from blindface.blinding._params import ParamError, Range, check_values, coerce
 
@@ -211,11 +211,13 @@ def read_model(path: str | os.PathLike[str], schemas: Mapping[str, ModelSchema])
     path = Path(path)
     directory = path.parent if path.is_file() else path
     config_path = directory / CONFIG_NAME
-    if not config_path.is_file():
+    try:
+        check_regular_file(config_path, "model config", error=ModelError)
+    except FileNotFoundError:
         raise FileNotFoundError(
             f"no saved blinding model at {path}: expected a folder with {CONFIG_NAME} and "
             f"{WEIGHTS_NAME} (written by model.save(folder))"
-        )
+        ) from None
     config = _read_config(config_path)
     method = config["method"]
     if method not in schemas:

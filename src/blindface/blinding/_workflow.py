@@ -17,6 +17,7 @@ import pandas as pd
 from blindface._io import save_figure
 from blindface._provenance import OverlapWarning, common_identity, identity_of
 from blindface.blinding._base import Blinder
+from blindface.blinding._params import check_params
 from blindface.blinding._persistence import CURVES_NAME, check_model_folder
 from blindface.blinding._registry import get_method
 from blindface.blinding._streaming import MomentStatistics
@@ -272,7 +273,12 @@ def fit_stores(
 
     if engine not in ("local", "ray"):
         raise ValueError(f"engine must be 'local' or 'ray', got {engine!r}")
-    entry = get_method(method)
+    model = get_method(method).create()
+    settings = dict(params or {})
+    if "verbose" in model.get_params():
+        settings.setdefault("verbose", int(progress))
+    check_params(type(model), settings)
+    model.set_params(**settings)
     sources = [(p, "expression") for p in store_files(embeddings)]
     if identity_embeddings is not None:
         sources += [(p, "identity") for p in store_files(identity_embeddings)]
@@ -280,12 +286,6 @@ def fit_stores(
     check_model_folder(out, inputs=[(flags[role], path) for path, role in sources])
     identities = [(str(path), identity_of(read_metadata(path))) for path, _ in sources]
     embedder = common_identity(identities, allow=allow_embedder_mismatch)
-    model = entry.create()
-    settings = dict(params or {})
-    if "verbose" in model.get_params():
-        settings.setdefault("verbose", int(progress))
-    model.set_params(**settings)
-    model.check_params()
     if isinstance(model, StreamingBlinder):
         tallies = _fit_streaming(
             model,

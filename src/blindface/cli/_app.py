@@ -38,6 +38,16 @@ def _warning_line(message: Warning | str, *args: object, **kwargs: object) -> st
     return f"warning: {message}\n"
 
 
+def allow_embedder_mismatch_option() -> bool:
+    """The ``--allow-embedder-mismatch`` option of every command that combines a model with
+    stores (see :mod:`blindface._provenance`)."""
+    return typer.Option(
+        False,
+        "--allow-embedder-mismatch",
+        help="Experts: accept stores (and models) of different embedders.",
+    )
+
+
 def resolve_data_root(data_root: str | None) -> str:
     """``--data-root``, else ``$BLINDFACE_DATA``, else ``../shared/data``; exit 2 when none."""
     from blindface.datasets import default_data_root

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from blindface.cli._app import app
+from blindface.cli._app import allow_embedder_mismatch_option, app
 
 
 @app.command("audit")
@@ -42,11 +42,7 @@ def audit_command(
     jobs: int = typer.Option(2, "--jobs", min=1, help="Parallel probe fits."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress."),
     as_json: bool = typer.Option(False, "--json", help="Also print the JSON to stdout."),
-    allow_embedder_mismatch: bool = typer.Option(
-        False,
-        "--allow-embedder-mismatch",
-        help="Experts: accept stores (and models) of different embedders.",
-    ),
+    allow_embedder_mismatch: bool = allow_embedder_mismatch_option(),  # noqa: B008
 ) -> None:
     """Measure how much of a label (the expression by default) fresh probes read from a store,
     on people they never saw, under the population and relative threat models, before and after

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from blindface.blinding import METHODS
-from blindface.cli._app import app
+from blindface.cli._app import allow_embedder_mismatch_option, app
 
 if TYPE_CHECKING:
     from blindface.blinding._params import Param
@@ -84,11 +84,7 @@ def fit_command(
     address: str = typer.Option(
         None, "--address", help="Ray cluster to join (ray engine; default: a local instance)."
     ),
-    allow_embedder_mismatch: bool = typer.Option(
-        False,
-        "--allow-embedder-mismatch",
-        help="Experts: accept stores (and models) of different embedders.",
-    ),
+    allow_embedder_mismatch: bool = allow_embedder_mismatch_option(),  # noqa: B008
 ) -> None:
     """Fit an emotion-blinding method on embedding stores and save it (with training curves).
 
@@ -146,11 +142,7 @@ def transform_command(
     ),
     actors: int = typer.Option(2, "--actors", min=1, help="Ray actors (ray engine)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
-    allow_embedder_mismatch: bool = typer.Option(
-        False,
-        "--allow-embedder-mismatch",
-        help="Experts: accept stores (and models) of different embedders.",
-    ),
+    allow_embedder_mismatch: bool = allow_embedder_mismatch_option(),  # noqa: B008
     allow_blinded_input: bool = typer.Option(
         False, "--allow-blinded-input", help="Blind a store that is already blinded."
     ),
@@ -182,11 +174,7 @@ def transform_command(
 def export_recognizer_command(
     model: str = typer.Option(..., "--model", help="Model folder written by `blindface fit`."),
     out: str = typer.Option(..., "--out", help="ONNX file: aligned face -> blinded embedding."),
-    allow_embedder_mismatch: bool = typer.Option(
-        False,
-        "--allow-embedder-mismatch",
-        help="Experts: accept stores (and models) of different embedders.",
-    ),
+    allow_embedder_mismatch: bool = allow_embedder_mismatch_option(),  # noqa: B008
 ) -> None:
     """Export SFace + L2 norm + the blinding map as one ONNX graph (input: 1x3x112x112 RGB).
 

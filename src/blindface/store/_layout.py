@@ -130,7 +130,7 @@ def open_store(path: str | os.PathLike[str]) -> StoreLayout:
 def _open_folder(path: Path) -> StoreLayout:
     fix = fix_for(path)
     manifest = path / MANIFEST_NAME
-    if not manifest.is_file():
+    if not manifest.exists():
         raise StoreError(
             f"{path} is a folder but not a partitioned embedding store (no {MANIFEST_NAME}); "
             f"give a store file or folder, or {fix}"

@@ -89,7 +89,7 @@ def _join(ray: Any, address: str, options: dict[str, Any], timeout: float) -> No
     def init() -> None:
         try:
             ray.init(address=address, **options)
-        except BaseException as error:  # noqa: BLE001 (reported by the caller)
+        except BaseException as error:  # reported by the caller
             failure.append(error)
         finally:
             finished.set()
