@@ -169,10 +169,9 @@ def plot_tradeoff_curves(
         )
         for r in block.to_dict("records"):
             params: dict[str, Any] = dict(r["params"] or {})
-            value = next(iter(params.values()), None)
-            if value is not None:
+            if params:  # the strength's value, and a weighting candidate's "balanced"
                 ax.annotate(
-                    f"{value:g}",
+                    ",".join(map(_short_value, params.values())),
                     (r["tar_loss"], r["diff"]),
                     fontsize=7,
                     xytext=(3, 3),
@@ -200,3 +199,10 @@ def _emotion_features(X: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
 
 def _rel(path: Path, study: Study) -> str:
     return Path(path).relative_to(study.out).as_posix()
+
+
+def _short_value(value: Any) -> str:
+    """A sweep parameter's value as a point label: numbers by ``:g``, others as they are."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return f"{value:g}"
+    return str(value)
