@@ -18,7 +18,12 @@ SOURCE = Path(blindface.__file__).parent
 
 #: Bottom to top; a package may import its own modules and the packages of lower layers only.
 LAYERS: tuple[frozenset[str], ...] = (
-    frozenset({"_io", "_seeds", "_version", "threats"}),  # foundations; threat views on arrays
+    # foundations: the atomic writer, random streams, threat views on arrays, the bounded
+    # reader, embedder identity, onnxruntime sessions
+    frozenset(
+        {"_io", "_seeds", "_version", "threats", "_safe_read", "_provenance", "_onnxruntime"}
+    ),
+    frozenset({"_json", "_outputs"}),  # on the foundations: bounded JSON, the output guard
     frozenset({"datasets", "faces", "evaluation", "testing"}),  # tables, faces, arrays
     frozenset({"store", "blinding"}),  # the Parquet format; blinding methods on arrays
     frozenset({"pipelines"}),  # stores x blinders: fit on stores, transform a store

@@ -7,11 +7,13 @@ that was killed half-way) sees the old file or the new one, never a mix. Files a
 mode 0644 (world-readable), like any file a user creates. :func:`write_folder` does the same for a
 whole folder (a partitioned store). Temporary names carry the writing process's id, so concurrent
 runs never collide and :func:`remove_stale_temporaries` can tell a dead run's leftovers from a live
-run's work. A failed write (a full disk) raises :class:`OSError` naming the target file.
+run's work. A failed write raises :class:`OSError` naming the target file and removes what it
+had written; a full disk is a :class:`DiskFullError` saying how much space was needed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -24,6 +26,7 @@ from typing import IO, Any
 
 __all__ = [
     "TEMP_PREFIX",
+    "DiskFullError",
     "describe_error",
     "remove_stale_temporaries",
     "save_figure",
@@ -40,33 +43,64 @@ FILE_MODE = 0o644
 FOLDER_MODE = 0o755
 
 
-def write_with(path: str | os.PathLike[str], write: Callable[[IO[bytes]], Any]) -> Path:
+class DiskFullError(OSError):
+    """A write that failed for lack of space (ENOSPC, EDQUOT); ``needed`` is how many bytes the
+    output needed at least (what it had written when the disk filled)."""
+
+    def __init__(self, code: int, strerror: str, filename: str, needed: int) -> None:
+        super().__init__(code, strerror, filename)
+        self.needed = needed
+
+
+def write_with(
+    path: str | os.PathLike[str], write: Callable[[IO[bytes]], Any], *, size: int = 0
+) -> Path:
     """Create ``path`` atomically: ``write(handle)`` fills a temporary file that then replaces it.
 
     The parent folder is created when missing. ``path`` naming an existing folder is an error
-    (:class:`IsADirectoryError` naming it), not a silent write beside it.
+    (:class:`IsADirectoryError` naming it), not a silent write beside it. A failed write
+    removes the temporary file and raises :class:`OSError` naming ``path``; for a full disk a
+    :class:`DiskFullError` saying how much was needed (at least ``size``, when known).
     """
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a folder: give a file name to write to")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_temp_prefix(path))
+    handle = os.fdopen(fd, "wb")
     try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
+        write(handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+        handle.close()
         os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
-    except OSError as exc:
+    except BaseException as exc:
+        written = _position(handle)
+        with contextlib.suppress(OSError):
+            handle.close()  # closes the file even when its final flush fails
         Path(tmp).unlink(missing_ok=True)
-        if exc.filename is None and exc.errno is not None:  # e.g. ENOSPC from write(): name it
-            raise OSError(exc.errno, exc.strerror, os.fspath(path)) from exc
-        raise
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise _named(exc, path, max(size, written)) from exc
         raise
     return path
+
+
+def _position(handle: IO[bytes]) -> int:
+    try:
+        return handle.tell()
+    except (OSError, ValueError):
+        return 0
+
+
+def _named(error: OSError, path: Path, needed: int) -> OSError:
+    """``error`` naming ``path`` (ENOSPC from write() names no file); a full disk as a
+    :class:`DiskFullError` that needed ``needed`` bytes."""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DiskFullError(error.errno, error.strerror or "", os.fspath(path), needed)
+    if error.filename is None and error.errno is not None:
+        return OSError(error.errno, error.strerror, os.fspath(path))
+    return error
 
 
 def write_folder(path: str | os.PathLike[str], fill: Callable[[Path], Any]) -> Path:
@@ -75,7 +109,9 @@ def write_folder(path: str | os.PathLike[str], fill: Callable[[Path], Any]) -> P
 
     ``fill`` should write with :func:`write_with` and friends. ``path`` naming an existing file is
     an error (:class:`NotADirectoryError` naming it). Readers see the old folder or the new one,
-    never a mix (for an instant between the two renames, neither).
+    never a mix (for an instant between the two renames, neither). A failure removes the
+    temporary folder; a full disk is a :class:`DiskFullError` on ``path`` counting every file
+    written into it.
     """
     path = Path(path)
     if path.exists() and not path.is_dir():
@@ -87,6 +123,13 @@ def write_folder(path: str | os.PathLike[str], fill: Callable[[Path], Any]) -> P
         os.chmod(tmp, FOLDER_MODE)
         _fsync_folder(tmp)
         _swap_in(tmp, path)
+    except DiskFullError as exc:
+        written = sum(f.stat().st_size for f in tmp.rglob("*") if f.is_file())
+        shutil.rmtree(tmp, ignore_errors=True)
+        needed = written + exc.needed
+        raise DiskFullError(
+            exc.errno or errno.ENOSPC, exc.strerror or "", os.fspath(path), needed
+        ) from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -95,7 +138,7 @@ def write_folder(path: str | os.PathLike[str], fill: Callable[[Path], Any]) -> P
 
 def write_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (see the module docstring)."""
-    return write_with(path, lambda handle: handle.write(data))
+    return write_with(path, lambda handle: handle.write(data), size=len(data))
 
 
 def write_json(path: str | os.PathLike[str], value: Any, *, indent: int | None = 2) -> Path:
@@ -126,9 +169,19 @@ def describe_error(error: BaseException) -> str:
         return str(error)
     verb = "write" if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS) else "use"
     text = f"cannot {verb} {error.filename}: {error.strerror}"
-    if error.errno in (errno.ENOSPC, errno.EDQUOT):
-        text += " (free some space or write to another disk, then rerun: finished work is kept)"
+    if isinstance(error, DiskFullError):
+        text += (
+            f" (it needs more than {_size(error.needed)}; the partial output was removed: free "
+            "some space or write to another disk, then rerun: finished work is kept)"
+        )
     return text
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} bytes"
 
 
 def remove_stale_temporaries(folder: str | os.PathLike[str]) -> int:

@@ -13,6 +13,7 @@ similarity. The study (``blindface reproduce``) measures leakage through the sam
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,8 +22,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from blindface._io import save_figure, write_json, write_text
-from blindface.blinding import load
+from blindface._io import save_figure, write_folder, write_json, write_text
+from blindface._outputs import Inputs, check_output
+from blindface._provenance import OverlapWarning, check_same_embedder, common_identity, identity_of
+from blindface.blinding import Blinder, load
 from blindface.datasets import NEUTRAL
 from blindface.evaluation import (
     PROBES,
@@ -41,8 +44,12 @@ from blindface.evaluation import (
     transfer_attack,
 )
 from blindface.pipelines import LabelledRows, has_label, read_labelled
+from blindface.store import read_metadata, store_digest
 
-__all__ = ["AuditError", "AuditResult", "audit", "write_audit"]
+__all__ = ["AuditError", "AuditResult", "audit", "check_report_folder", "write_audit"]
+
+#: The files of a report folder.
+REPORT_FILES = ("audit.json", "audit.md", "audit.png")
 
 #: Reference (enrolled-photo) label value per kind of label, when none is given.
 DEFAULT_REFERENCE = {"expression": NEUTRAL}
@@ -107,12 +114,13 @@ def _load_rows(
     if not stores:
         raise AuditError("no embedding store given: pass --embeddings FILE (repeatable)")
     parts: list[LabelledRows] = []
+    column = session_column or "sequence"
     for path in stores:
-        rows = read_labelled(path, label=label, label_map=label_map)
+        # only the label's, the people's and the sessions' columns are read
+        rows = read_labelled(path, label=label, label_map=label_map, columns=[column])
         if not has_label(rows.table, label):
-            columns = ", ".join(
-                str(c) for c in rows.table.columns if not str(c).startswith("face_")
-            )
+            present = read_metadata(path).get("columns") or list(rows.table.columns)
+            columns = ", ".join(str(c) for c in present if not str(c).startswith("face_"))
             raise AuditError(f"{path} has no column {label!r} to audit; its columns: {columns}")
         if len(rows) and pd.isna(rows.people).all():
             raise AuditError(
@@ -125,7 +133,6 @@ def _load_rows(
     dims = {rows.X.shape[1] for rows in parts}
     if len(dims) > 1:
         raise AuditError(f"the stores hold embeddings of different dimensions {sorted(dims)}")
-    column = session_column or "sequence"
     X = np.concatenate([rows.X for rows in parts])
     values = np.concatenate([rows.labels for rows in parts])
     person = np.concatenate([rows.people for rows in parts])
@@ -184,7 +191,66 @@ def _check_classes(y: np.ndarray, groups: np.ndarray, label: str, n_splits: int)
     if n_people < n_splits:
         raise AuditError(
             f"{label}: {n_people} people, but a people-disjoint {n_splits}-fold audit needs at "
-            f"least {n_splits}"
+            f"least {n_splits}: lower --folds or add people"
+        )
+
+
+def _check_probes(probes: Sequence[str], n_splits: int) -> None:
+    """Refuse unknown or no probes and fewer than 2 folds, before anything is read."""
+    unknown = [p for p in probes if p not in PROBES]
+    if unknown or not probes:
+        what = f"unknown probes {unknown}" if unknown else "no probe given"
+        raise AuditError(f"{what}: choose one or more of {', '.join(PROBES)} (--probes mlp,svm)")
+    if n_splits < 2:
+        raise AuditError(f"{n_splits} folds: a people-disjoint audit needs at least 2 (--folds)")
+
+
+def _check_models(
+    stores: Sequence[str | os.PathLike[str]],
+    models: Sequence[str | os.PathLike[str]],
+    public: Sequence[str | os.PathLike[str]],
+    allow_mismatch: bool,
+) -> list[Blinder]:
+    """The models, loaded; the stores (audited and public) must hold one embedder's embeddings
+    and every model must have been fitted on it (see :mod:`blindface._provenance`). A model
+    fitted on one of the audited stores is an :class:`OverlapWarning`: its people are not new
+    to the blinder."""
+    identities = [(str(path), identity_of(read_metadata(path))) for path in [*stores, *public]]
+    embedder = common_identity(identities, allow=allow_mismatch)
+    digests = {d: str(path) for path in stores if (d := store_digest(path)) is not None}
+    blinders = []
+    for path in models:
+        model = load(path)
+        fitted_on = model.fitted_on_ or {}
+        check_same_embedder(
+            fitted_on.get("embedder"),
+            embedder,
+            expected_is=f"the model {path} was fitted on",
+            actual_is="the audited stores hold",
+            allow=allow_mismatch,
+        )
+        for source in fitted_on.get("stores", []):
+            if source.get("digest") in digests:
+                warnings.warn(
+                    f"the model {path} was fitted on {digests[source['digest']]} itself: the "
+                    "audit measures people the blinder saw, not new ones; fit it without that "
+                    "store",
+                    OverlapWarning,
+                    stacklevel=3,
+                )
+        blinders.append(model)
+    return blinders
+
+
+def _check_relative(rows: _Labelled, label: str, threats: Sequence[str]) -> None:
+    """Refuse a relative threat no person can be seen under (every image its own person: no
+    enrolled photo to compare with). The folds the people must fill are checked with the
+    classes (:func:`_check_classes`)."""
+    if "relative" in threats and pd.Series(rows.groups).value_counts().max() < 2:
+        raise AuditError(
+            f"{label}: every person has one image, so none can be compared with an enrolled "
+            "photo of the same person (the relative threat): check the subject column (one id "
+            "per person, not per image), or audit --threat population only"
         )
 
 
@@ -218,6 +284,7 @@ def audit(
     random_state: int = 0,
     n_jobs: int = 2,
     progress: Callable[[str], None] | None = None,
+    allow_embedder_mismatch: bool = False,
 ) -> AuditResult:
     """Audit ``label`` in ``stores`` before (``x``) and after each saved blinder in ``models``.
 
@@ -249,6 +316,13 @@ def audit(
         faces, read by probes trained on real embeddings).
     progress : callable, optional
         Called with a message before each step.
+    allow_embedder_mismatch : bool
+        Audit stores of another embedder than a model was fitted on, or pool stores of several
+        embedders (refused by default: see :mod:`blindface._provenance`). A model fitted on one
+        of the audited stores raises an :class:`~blindface._provenance.OverlapWarning`.
+
+    Unknown or no probes, fewer than 2 folds, more folds than people and a relative threat
+    with every image its own person are :class:`AuditError` s before any probe is fitted.
 
     Returns
     -------
@@ -258,6 +332,10 @@ def audit(
         attacker, with the Diff's bootstrap interval over people; ``identity``: TAR at FAR
         0.1 % (and 0.01 % where the pairs allow) before and after, with the loss's interval.
     """
+    _check_probes(probes, n_splits)
+    if not stores:
+        raise AuditError("no embedding store given: pass --embeddings FILE (repeatable)")
+    blinders = _check_models(stores, models, public, allow_embedder_mismatch)
     rows = _load_rows(
         stores,
         label,
@@ -278,9 +356,9 @@ def audit(
         if public
         else None
     )
+    _check_relative(rows, label, threats)
     representations: dict[str, Any] = {"x": None}
-    for path in models:
-        model = load(path)
+    for path, model in zip(models, blinders, strict=True):
         if model.n_features_in_ != rows.X.shape[1]:
             raise AuditError(
                 f"model {path} takes {model.n_features_in_}-d embeddings but the stores hold "
@@ -305,15 +383,18 @@ def audit(
         for threat in threats:
             if progress:
                 progress(f"{name}: {threat} threat, probes {', '.join(probes)}")
-            scores, views[threat] = threat_scores(
-                X,
-                rows.y,
-                rows.groups,
-                threat=threat,
-                reference=reference if threat == "relative" else None,
-                sessions=rows.sessions,
-                **kwargs,
-            )
+            try:
+                scores, views[threat] = threat_scores(
+                    X,
+                    rows.y,
+                    rows.groups,
+                    threat=threat,
+                    reference=reference if threat == "relative" else None,
+                    sessions=rows.sessions,
+                    **kwargs,
+                )
+            except ValueError as error:  # what these labels cannot support, said in context
+                raise AuditError(f"{name}, {threat} threat: {error}") from None
             table = score_table(scores, n_bootstrap=n_bootstrap, random_state=random_state)
             table.insert(0, "threat", threat)
             table.insert(0, "representation", name)
@@ -477,17 +558,32 @@ def _public_attacks(
     return out
 
 
+def check_report_folder(out: str | os.PathLike[str], inputs: Inputs = ()) -> Path:
+    """:func:`~blindface._outputs.check_output` for an audit report: a folder holding only a
+    report's files, not one of ``inputs`` (the stores, models, label map), nor holding one."""
+    return check_output(
+        out, what="audit report", folder=True, ours=lambda e: e.name in REPORT_FILES, inputs=inputs
+    )
+
+
 def write_audit(result: AuditResult, out: str | os.PathLike[str]) -> dict[str, Path]:
-    """Write ``audit.json``, ``audit.md`` and ``audit.png`` into the folder ``out``."""
-    folder = Path(out)
-    if folder.exists() and not folder.is_dir():
-        raise AuditError(f"{folder} is a file: --out names the folder that receives the report")
-    paths = {
-        "json": write_json(folder / "audit.json", result.to_json()),
-        "png": plot_audit(result, folder / "audit.png"),
+    """Write ``audit.json``, ``audit.md`` and ``audit.png`` as the folder ``out``, atomically
+    (a failure, such as a full disk, leaves no partial report). An ``out`` that is a file, or a
+    folder holding other files than a report's, is an :class:`~blindface._outputs.OutputError`.
+    """
+    folder = check_report_folder(out)
+
+    def fill(tmp: Path) -> None:
+        write_json(tmp / "audit.json", result.to_json())
+        plot_audit(result, tmp / "audit.png")
+        write_text(tmp / "audit.md", audit_markdown(result))
+
+    write_folder(folder, fill)
+    return {
+        "json": folder / "audit.json",
+        "png": folder / "audit.png",
+        "markdown": folder / "audit.md",
     }
-    paths["markdown"] = write_text(folder / "audit.md", audit_markdown(result))
-    return paths
 
 
 def audit_markdown(result: AuditResult) -> str:

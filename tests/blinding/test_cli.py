@@ -28,7 +28,7 @@ def _write_store(path, X, expression, subject, failed=(), dataset="synthetic"):
             "embedding": pa.FixedSizeListArray.from_arrays(values, d, mask=pa.array(~ok)),
             "face_status": ["detected" if o else "failed" for o in ok],
             "face_reason": [None if o else "no face" for o in ok],
-            "content_hash": [f"h{i}" for i in range(n)],
+            "content_hash": [f"{path.stem}-{i}" for i in range(n)],
         }
     )
     meta = {b"blindface": json.dumps({"embedder": "synthetic", "dim": d}).encode()}

@@ -57,6 +57,21 @@ def test_a_celeba_store_reads_smiling_as_expressions(tmp_path):
     assert rows.people[0] == "celeba:0"
 
 
+def test_reading_only_the_label_columns_keeps_the_rule(tmp_path):
+    """fit and audit read only the columns of their label and people (and those they name):
+    CelebA's Smiling still counts as the expression, people keep their dataset, and the other
+    columns never leave the file."""
+    path = _celeba_like(tmp_path / "celeba.parquet")
+    everything = read_labelled(path)
+    only = read_labelled(path, columns=())
+    assert list(only.labels) == list(everything.labels)
+    assert list(only.people) == list(everything.people)
+    assert "path" in everything.table and "path" not in only.table
+    assert "path" in read_labelled(path, label=None, columns=["path"]).table
+    smiling = read_labelled(path, label="Smiling", columns=())
+    assert set(smiling.labels) == {"True", "False"} and "expression" not in smiling.table
+
+
 def test_cli_fit_of_a_celeba_store_uses_smiling_like_the_study(tmp_path):
     store = _celeba_like(tmp_path / "celeba.parquet")
     args = ["fit", "--method", "leace", "--embeddings", str(store), "--out", str(tmp_path / "m")]

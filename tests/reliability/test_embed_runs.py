@@ -118,7 +118,7 @@ def test_out_naming_a_folder_is_refused_before_any_work(tmp_path):
     args = ["embed", str(tmp_path / "m.csv"), "--data-root", str(tmp_path), "--no-progress"]
     result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "images")])
     assert result.exit_code == 2
-    assert "is a folder: give a file name" in result.output
+    assert "is a folder, but the embedding store is written as a file" in result.output
     assert "Traceback" not in result.output
     assert not (tmp_path / "images.cache").exists()
 

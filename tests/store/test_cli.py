@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pandas as pd
@@ -30,14 +31,16 @@ def test_embed_summary_shows_skipped_rows_and_totals(data_dir, tmp_path, monkeyp
     monkeypatch.setattr(blindface.datasets, "load_manifest", loader_that_skipped_rows)
     out = tmp_path / "a.parquet"
     args = ["embed", str(tmp_path / "a.csv"), "--data-root", str(tmp_path), "--out", str(out)]
-    result = CliRunner().invoke(
-        app, [*args, "--jobs", "1", "--no-progress"], env={"COLUMNS": "300"}
-    )
+    result = CliRunner().invoke(app, [*args, "--jobs", "1", "--no-progress"])
     assert result.exit_code == 0, result.output
-    assert _cells(result.output) == [
+    # not a terminal: plain tab-separated lines, never a table wrapped at 80 columns
+    assert [line.split("\t") for line in result.stdout.splitlines()] == [
         ["dataset", "images", "skipped rows", "detected", "retried", "fallback", "failed", "store"],
         [str(tmp_path / "a.csv"), "2", "3", "2", "0", "0", "0", str(out)],
     ]
+    out.unlink()
+    result = CliRunner().invoke(app, [*args, "--jobs", "1", "--no-progress", "--json"])
+    assert json.loads(result.stdout)[0]["skipped rows"] == "3"
 
 
 def test_summary_totals_several_stores(tmp_path):

@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import blindface.store._write
+from blindface._outputs import OutputError
 from blindface.blinding import LEACE
 from blindface.pipelines import transform_store
 from blindface.store import (
@@ -120,11 +121,11 @@ def test_write_store_refuses_bad_rows(tmp_path):
 
 def test_out_must_fit_the_layout(tmp_path):
     table, X = _data(10, 8)
-    with pytest.raises(IsADirectoryError, match="is a folder"):
+    with pytest.raises(OutputError, match="is a folder, but the embedding store is written as"):
         write_store(tmp_path, table, X)
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("mine")
-    with pytest.raises(FileExistsError, match="not a partitioned store"):
+    with pytest.raises(OutputError, match=r"holds files blindface did not write there \(notes"):
         write_store(tmp_path / "other", table, X, partitioned=True)
     assert (tmp_path / "other" / "notes.txt").read_text() == "mine"
 

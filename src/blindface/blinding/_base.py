@@ -12,7 +12,7 @@ neither knows the estimators. The registry of methods sits above the methods.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -22,7 +22,7 @@ from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from blindface.blinding._params import declared_params
+from blindface.blinding._params import Range, check_params, declared_params
 from blindface.blinding._validation import Labels, check_embeddings, encode_labels, require_classes
 from blindface.blinding.formats import _onnx, _persistence
 from blindface.blinding.formats._persistence import AttributeKind, ModelError, Shape
@@ -64,6 +64,10 @@ class Blinder(TransformerMixin, BaseEstimator):
 
     n_features_in_: int
     classes_: np.ndarray
+    #: What the model was fitted on: the stores' embedder identity and the stores (set by
+    #: :func:`~blindface.blinding.fit_stores`, saved with the model; see
+    #: :mod:`blindface._provenance`); None when fitted from arrays.
+    fitted_on_: dict[str, Any] | None = None
 
     _arrays: ClassVar[Mapping[str, Shape]] = {}
     _array_lists: ClassVar[tuple[str, ...]] = ()
@@ -73,6 +77,9 @@ class Blinder(TransformerMixin, BaseEstimator):
     #: Whether the method weighs the ``source`` of each row itself (source-balanced batches);
     #: for the others, a caller balances sources by replicating rows.
     weighs_sources: ClassVar[bool] = False
+    #: The range of each parameter that costs time or memory or takes named values, declared
+    #: beside each method's ``__init__`` and checked by :meth:`set_params` and ``fit``
+    _param_ranges: ClassVar[Mapping[str, Range]] = {}
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "n_features_in_")
@@ -83,6 +90,18 @@ class Blinder(TransformerMixin, BaseEstimator):
         tags.input_tags.allow_nan = False
         tags.transformer_tags.preserves_dtype = ["float32"]
         return tags
+
+    # -- parameters ---------------------------------------------------------------------------
+
+    def check_params(self) -> None:
+        """Check every parameter against its declared type and range; a
+        :class:`~blindface.blinding._params.ParamError` names the parameter and its range.
+
+        ``fit`` starts here; as in scikit-learn, ``__init__`` and ``set_params`` check nothing,
+        so callers that must refuse before any work (the CLI, :func:`fit_stores`, the study)
+        call it right after setting the parameters.
+        """
+        check_params(type(self), self.get_params(deep=False))
 
     # -- fitting scaffolding ------------------------------------------------------------------
 
@@ -133,6 +152,7 @@ class Blinder(TransformerMixin, BaseEstimator):
         ``expression`` must have at least two classes with ``per_class`` labelled rows each;
         ``others`` are further label columns (gender, ...), encoded and checked for length.
         """
+        self.check_params()
         X = check_embeddings(X)
         n = len(X)
         expr = encode_labels(expression, n, "expression")
@@ -147,6 +167,7 @@ class Blinder(TransformerMixin, BaseEstimator):
         for name, value in fitted.items():
             setattr(self, name, value)
         self.classes_ = classes
+        self.fitted_on_ = None  # a new fit: fit_stores records what it was fitted on
         self.n_features_in_ = int(n_features)
         if not all(np.isfinite(w).all() and np.isfinite(b).all() for w, b, _ in self._layers()):
             del self.n_features_in_
@@ -191,16 +212,22 @@ class Blinder(TransformerMixin, BaseEstimator):
         """The saved-model schema of this method."""
         return _persistence.ModelSchema(
             params=declared_params(cls),
+            ranges=cls._param_ranges,
             arrays=cls._arrays,
             array_lists=cls._array_lists,
             attributes=cls._attributes,
         )
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Save into the folder ``path`` (``config.json`` + ``weights.safetensors``).
+    def save(
+        self, path: str | os.PathLike[str], *, extra: Callable[[Path], object] | None = None
+    ) -> Path:
+        """Save as the folder ``path`` (``config.json`` + ``weights.safetensors``), atomically.
 
         Load it back with ``blindface.load(path)`` or ``type(self).load(path)``. The same fit
-        gives the same bytes. Raises :class:`ModelError` for a map with NaN or inf.
+        gives the same bytes. ``extra(folder)`` writes further files into the folder within the
+        same atomic write. Raises :class:`ModelError` for a map with NaN or inf, and
+        :class:`~blindface._outputs.OutputError` for a ``path`` holding other files than a
+        model's (another tool's folder is never written into).
         """
         check_is_fitted(self)
         saved = _persistence.SavedModel(
@@ -210,8 +237,9 @@ class Blinder(TransformerMixin, BaseEstimator):
             n_features_out=int(self.n_features_out_),
             arrays={name: getattr(self, name) for name in (*self._arrays, *self._array_lists)},
             attributes={name: getattr(self, name) for name in self._attributes},
+            fitted_on=self.fitted_on_,
         )
-        return _persistence.write_model(path, saved, self._schema())
+        return _persistence.write_model(path, saved, self._schema(), extra=extra)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Blinder:
@@ -231,6 +259,7 @@ class Blinder(TransformerMixin, BaseEstimator):
         for name, value in {**saved.arrays, **saved.attributes}.items():
             setattr(model, name, value)
         model.n_features_in_ = saved.n_features_in
+        model.fitted_on_ = saved.fitted_on
         try:
             layers = model._layers()
         except (ValueError, IndexError) as err:

@@ -200,6 +200,7 @@ def fit_streaming(estimator: Blinder, batches: Iterable[Batch]) -> Blinder:
 
 
 def _check_streaming(estimator: Blinder) -> StreamingBlinder:
+    estimator.check_params()
     if not isinstance(estimator, StreamingBlinder):
         raise TypeError(
             f"{type(estimator).__name__} trains on the rows themselves (SGD or probes), not on "

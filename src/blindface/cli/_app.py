@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import typer
@@ -30,6 +31,22 @@ def _root(
     ),
 ) -> None:
     """Face representations blind to facial expression."""
+    warnings.formatwarning = _warning_line
+
+
+def _warning_line(message: Warning | str, *args: object, **kwargs: object) -> str:
+    """A warning as one ``warning: ...`` line, without the Python source line."""
+    return f"warning: {message}\n"
+
+
+def allow_embedder_mismatch_option() -> bool:
+    """The ``--allow-embedder-mismatch`` option of every command that combines a model with
+    stores (see :mod:`blindface._provenance`)."""
+    return typer.Option(
+        False,
+        "--allow-embedder-mismatch",
+        help="Experts: accept stores (and models) of different embedders.",
+    )
 
 
 def resolve_data_root(data_root: str | Path | None) -> Path:

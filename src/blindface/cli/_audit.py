@@ -6,7 +6,8 @@ import json
 
 import typer
 
-from blindface.cli._app import app
+from blindface._io import describe_error
+from blindface.cli._app import allow_embedder_mismatch_option, app
 
 
 @app.command("audit")
@@ -51,6 +52,7 @@ def audit_command(
     jobs: int = typer.Option(2, "--jobs", min=1, help="Parallel probe fits."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress."),
     as_json: bool = typer.Option(False, "--json", help="Also print the JSON to stdout."),
+    allow_embedder_mismatch: bool = allow_embedder_mismatch_option(),  # noqa: B008
 ) -> None:
     """Measure how much of a label (the expression by default) a store still reveals.
 
@@ -61,11 +63,9 @@ def audit_command(
     # lazy: `blindface --help` starts without pandas, pyarrow and scikit-learn
     from rich.console import Console
 
-    from blindface.audit import AuditError, audit, write_audit
-    from blindface.blinding import ModelError
-    from blindface.datasets import DatasetLayoutError, read_label_map
+    from blindface.audit import audit, check_report_folder, write_audit
+    from blindface.datasets import read_label_map
     from blindface.evaluation import PROBES, THREATS
-    from blindface.store import StoreError
 
     threats = tuple(t.strip() for t in threat.split(",") if t.strip())
     unknown = [t for t in threats if t not in THREATS]
@@ -74,7 +74,10 @@ def audit_command(
             f"unknown threat {unknown}; choose from {', '.join(THREATS)}", param_hint="--threat"
         )
     console = Console(stderr=True, log_path=False, quiet=not progress)
+    inputs = [("--embeddings", p) for p in embeddings] + [("--model", m) for m in model]
+    inputs += [("--public-embeddings", p) for p in public]
     try:
+        check_report_folder(out, inputs + ([("--label-map", label_map)] if label_map else []))
         mapping = read_label_map(label_map) if label_map else None
         with console.status("auditing") as status:
             result = audit(
@@ -94,10 +97,11 @@ def audit_command(
                 random_state=seed,
                 n_jobs=jobs,
                 progress=lambda message: status.update(message),
+                allow_embedder_mismatch=allow_embedder_mismatch,
             )
         paths = write_audit(result, out)
-    except (AuditError, StoreError, ModelError, DatasetLayoutError, FileNotFoundError) as error:
-        typer.echo(f"error: {error}", err=True)
+    except (ValueError, OSError) as error:  # AuditError, StoreError, ModelError, ... name it
+        typer.echo(f"error: {describe_error(error)}", err=True)
         raise typer.Exit(2) from None
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2, default=str))

@@ -8,8 +8,8 @@ import typer
 
 from blindface._io import describe_error
 from blindface.blinding import METHODS, get_method
-from blindface.blinding._params import Param, ParamError, declared_params, describe, parse
-from blindface.cli._app import app
+from blindface.blinding._params import Param, ParamError, check_params, declared_params, parse
+from blindface.cli._app import allow_embedder_mismatch_option, app
 
 #: ``--method``'s choices: the blinding registry's names (an Enum is how typer lists choices;
 #: built from the registry at import, so a static checker cannot see its members)
@@ -18,23 +18,21 @@ MethodName = enum.Enum("MethodName", {name: name for name in METHODS}, type=str)
 
 def _parse_params(items: list[str], method: str) -> dict[str, Param]:
     """``KEY=VALUE`` pairs parsed against the declared type of ``method``'s parameter ``KEY``
-    (ints, floats, booleans, strings, ``none``, lists ``1,2`` / ``[0.5, 1]``)."""
-    declared = declared_params(get_method(method).estimator)
+    (ints, floats, booleans, strings, ``none``, lists ``1,2`` / ``[0.5, 1]``) and checked
+    against its declared range, before any work."""
+    estimator = get_method(method).estimator
+    declared = declared_params(estimator)
     params: dict[str, Param] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        key = key.strip()
-        if not sep:
-            raise typer.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--param")
-        if key not in declared:
-            known = ", ".join(f"{k} ({describe(h)})" for k, h in declared.items())
-            raise typer.BadParameter(
-                f"{method} has no parameter {key!r}; it has {known}", param_hint="--param"
-            )
-        try:
-            params[key] = parse(raw, declared[key], key)
-        except ParamError as err:
-            raise typer.BadParameter(str(err), param_hint="--param") from None
+    try:
+        for item in items:
+            key, sep, raw = item.partition("=")
+            key = key.strip()
+            if not sep:
+                raise ParamError(f"expected KEY=VALUE, got {item!r}")
+            params[key] = parse(raw, declared[key], key) if key in declared else raw
+        check_params(estimator, params)
+    except ParamError as err:
+        raise typer.BadParameter(str(err), param_hint="--param") from None
     return params
 
 
@@ -93,8 +91,12 @@ def fit_command(
         help="rows (every row counts once) or balanced (every store weighs the same); default: "
         "balanced with --adapt, rows without.",
     ),
+    allow_embedder_mismatch: bool = allow_embedder_mismatch_option(),  # noqa: B008
 ) -> None:
-    """Fit an emotion-blinding method on embedding stores and save it (with training curves)."""
+    """Fit an emotion-blinding method on embedding stores and save it (with training curves).
+
+    The stores must hold one embedder's embeddings; the model records it, and transform and
+    audit refuse stores of another embedder."""
     # lazy: `blindface --help` starts without pandas, pyarrow and scikit-learn
     from blindface.datasets import DatasetLayoutError, read_label_map
     from blindface.pipelines import fit_stores
@@ -118,9 +120,10 @@ def fit_command(
             address=address,
             adapt=adapt or None,
             weighting=weighting,  # type: ignore[arg-type]  # checked by fit_stores
+            allow_embedder_mismatch=allow_embedder_mismatch,
         )
-    except (ValueError, FileNotFoundError, DatasetLayoutError, ModuleNotFoundError) as error:
-        typer.echo(f"error: {error}", err=True)
+    except (ValueError, OSError, DatasetLayoutError, ModuleNotFoundError) as error:
+        typer.echo(f"error: {describe_error(error)}", err=True)
         raise typer.Exit(2) from None
     for line in fitted.describe():
         typer.echo(line)
@@ -148,8 +151,14 @@ def transform_command(
     ),
     actors: int = typer.Option(2, "--actors", min=1, help="Ray actors (ray engine)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    allow_embedder_mismatch: bool = allow_embedder_mismatch_option(),  # noqa: B008
+    allow_blinded_input: bool = typer.Option(
+        False, "--allow-blinded-input", help="Blind a store that is already blinded."
+    ),
 ) -> None:
-    """Blind the embeddings of a store; writes a store of the same columns."""
+    """Blind the embeddings of a store; writes a store of the same columns.
+
+    A store of another embedder than the model's, or one already blinded, is refused."""
     # lazy: `blindface --help` starts without pandas, pyarrow and scikit-learn
     from blindface.pipelines import transform_store
     from blindface.store import StoreError
@@ -163,6 +172,8 @@ def transform_command(
             address=address,
             num_actors=actors,
             progress=progress,
+            allow_embedder_mismatch=allow_embedder_mismatch,
+            allow_blinded_input=allow_blinded_input,
         )
     except (StoreError, ValueError, ModuleNotFoundError, OSError) as error:
         typer.echo(f"error: {describe_error(error)}", err=True)
@@ -174,6 +185,7 @@ def transform_command(
 def export_recognizer_command(
     model: str = typer.Option(..., "--model", help="Model folder written by `blindface fit`."),
     out: str = typer.Option(..., "--out", help="ONNX file: aligned face -> blinded embedding."),
+    allow_embedder_mismatch: bool = allow_embedder_mismatch_option(),  # noqa: B008
 ) -> None:
     """Export SFace + L2 norm + the blinding map as one ONNX graph (input: 1x3x112x112 RGB).
 
@@ -182,8 +194,8 @@ def export_recognizer_command(
     from blindface.blinding import export_recognizer  # lazy: loads ONNX and scikit-learn
 
     try:
-        path = export_recognizer(model, out)
-    except (ValueError, FileNotFoundError) as error:
-        typer.echo(f"error: {error}", err=True)
+        path = export_recognizer(model, out, allow_embedder_mismatch=allow_embedder_mismatch)
+    except (ValueError, OSError) as error:
+        typer.echo(f"error: {describe_error(error)}", err=True)
         raise typer.Exit(2) from None
     typer.echo(f"wrote {path}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 
 import typer
@@ -66,12 +68,14 @@ def embed_command(
     gpus_per_actor: float = typer.Option(
         0.0, "--gpus-per-actor", min=0.0, help="GPUs reserved per Ray actor."
     ),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Detect, align and embed every face of a dataset into a Parquet embedding store.
 
     Resumable: finished chunks are cached in <out>.cache/ and a rerun only embeds what is
     missing (or changed), giving an identical store. With --engine ray the images are embedded
-    by a pool of Ray actors and the store is a partitioned folder (read the same way).
+    by a pool of Ray actors and the store is a partitioned folder (read the same way). The
+    summary is a table on a terminal, tab-separated lines otherwise (or JSON with --json).
     """
     # lazy: `blindface --help` starts without pandas, pyarrow and rich's console
     from rich.console import Console
@@ -103,6 +107,8 @@ def embed_command(
             jobs_list = [(name, Path(out) / f"{name}-{label}.parquet") for name in names]
         else:
             jobs_list = [(dataset, Path(out))]
+        inputs = [("the manifest", dataset)] if manifest else []
+        inputs += [("--label-map", label_map)] if label_map else []
         rows: list[tuple[str, int, int | None, dict[str, int], Path]] = []
         for name, target in jobs_list:
             if manifest:
@@ -127,6 +133,7 @@ def embed_command(
                 num_actors=actors,
                 batch_size=batch_size,
                 num_gpus=gpus_per_actor,
+                inputs=inputs,
             )
             counts = read_metadata(target)["face_status_counts"]
             skipped = table.attrs.get("skipped_rows")
@@ -134,23 +141,43 @@ def embed_command(
     except (DatasetLayoutError, ValueError, ModuleNotFoundError, OSError) as error:
         typer.echo(f"error: {describe_error(error)}", err=True)
         raise typer.Exit(2) from None
-    Console().print(_summary(rows))
+    if as_json:
+        header, *lines = _summary_cells(rows)
+        typer.echo(json.dumps([dict(zip(header, line, strict=True)) for line in lines], indent=2))
+    elif sys.stdout.isatty():
+        Console().print(_summary(rows))
+    else:  # a file or a pipe: plain tab-separated lines, not a table wrapped at 80 columns
+        for line in _summary_cells(rows):
+            typer.echo("\t".join(line))
 
 
-def _summary(rows: list[tuple[str, int, int | None, dict[str, int], Path]]):
-    """One line per store: images, rows the loader skipped (when it says), status counts;
-    and their totals."""
-    from rich.table import Table  # lazy: rich's tables are not needed for `--help`
+def _summary_cells(
+    rows: list[tuple[str, int, int | None, dict[str, int], Path]],
+) -> list[list[str]]:
+    """The summary as cells: a header, one line per store (images, rows the loader skipped
+    when it says, status counts, the store) and, for several stores, their totals."""
 
     skips = any(skipped is not None for _, _, skipped, _, _ in rows)
-    summary = Table("dataset", "images", *(["skipped rows"] if skips else []), *FACE_STATUSES)
-    summary.add_column("store", overflow="fold")
+    cells = [["dataset", "images", *(["skipped rows"] if skips else []), *FACE_STATUSES, "store"]]
     for name, images, skipped, counts, target in rows:
         skip = [str(skipped or 0)] if skips else []
         statuses = [str(counts.get(status, 0)) for status in FACE_STATUSES]
-        summary.add_row(name, str(images), *skip, *statuses, str(target))
+        cells.append([name, str(images), *skip, *statuses, str(target)])
     if len(rows) > 1:
         skip = [str(sum(row[2] or 0 for row in rows))] if skips else []
         totals = [str(sum(row[3].get(status, 0) for row in rows)) for status in FACE_STATUSES]
-        summary.add_row("total", str(sum(row[1] for row in rows)), *skip, *totals, "", style="bold")
+        cells.append(["total", str(sum(row[1] for row in rows)), *skip, *totals, ""])
+    return cells
+
+
+def _summary(rows: list[tuple[str, int, int | None, dict[str, int], Path]]):
+    """:func:`_summary_cells` as a rich table, for a terminal."""
+    from rich.table import Table  # lazy: rich's tables are not needed for `--help`
+
+    header, *lines = _summary_cells(rows)
+    summary = Table(*header[:-1])
+    summary.add_column(header[-1], overflow="fold")
+    for index, line in enumerate(lines):
+        total = len(rows) > 1 and index == len(lines) - 1
+        summary.add_row(*line, style="bold" if total else None)
     return summary

@@ -6,9 +6,13 @@ from pathlib import Path
 
 import typer
 
+from blindface._outputs import OutputError, check_output
 from blindface.blinding import get_method
 from blindface.cli._app import app, resolve_data_root
 from blindface.faces import check_embedder_name
+
+#: What the study writes into its report folder.
+REPORT = ("report.md", "results.json", "figures", "stages")
 
 
 @app.command("reproduce")
@@ -53,6 +57,17 @@ def reproduce_command(
     from blindface.study import Study, run_study
 
     root = resolve_data_root(data_root)
+    try:
+        check_output(
+            out,
+            what="study report",
+            folder=True,
+            ours=lambda entry: entry.name in REPORT,
+            inputs=[("--data-root", root)] + ([("--cache-dir", cache_dir)] if cache_dir else []),
+        )
+    except OutputError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
     chosen = None
     if methods:
         chosen = tuple(m.strip() for m in methods.split(",") if m.strip())

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from blindface._safe_read import read_bounded
 from blindface.datasets._layout import (
     Layout,
     child,
@@ -151,7 +152,8 @@ def _read_code(path: Path) -> str:
     Raises ValueError saying what is wrong (unreadable, not a number, not a code 0-7).
     """
     try:
-        text = path.read_text(encoding="ascii").strip()
+        data = read_bounded(path, "emotion file", limit=4096, error=ValueError)
+        text = data.decode("ascii").strip()
     except (OSError, UnicodeDecodeError) as error:
         reason = error.strerror if isinstance(error, OSError) else "not ASCII text"
         raise ValueError(f"cannot be read: {reason or error}") from None

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
+from blindface._json import loads_bounded
 from blindface.datasets._schema import (
     EXPRESSIONS,
     DatasetLayoutError,
@@ -14,6 +14,8 @@ from blindface.datasets._schema import (
 )
 from blindface.datasets._text import read_csv, read_text
 
+#: Largest label map read: thousands of labels fit in far less.
+MAX_LABEL_MAP_BYTES = 1 << 20
 _FORMAT = (
     "a CSV with the header raw,expression and one 'raw label,expression' row per label, "
     'or a JSON object {"raw label": "expression"}'
@@ -49,17 +51,17 @@ def _fail(path: Path, message: str) -> DatasetLayoutError:
 
 
 def _json_entries(path: Path) -> list[tuple[str, object, str]]:
-    try:
-        data = json.loads(read_text(path, "label map"))
-    except json.JSONDecodeError as error:
-        raise _fail(path, f"not valid JSON ({error.msg} at line {error.lineno})") from None
+    text = read_text(path, "label map", limit=MAX_LABEL_MAP_BYTES)
+    data = loads_bounded(
+        text, "it", max_bytes=MAX_LABEL_MAP_BYTES, error=lambda message: _fail(path, message)
+    )
     if not isinstance(data, dict):
         raise _fail(path, f"the JSON is a {type(data).__name__}, not an object")
     return [(str(raw), target, f"key {raw!r}") for raw, target in data.items()]
 
 
 def _csv_entries(path: Path) -> list[tuple[str, object, str]]:
-    header, rows = read_csv(path, "label map")
+    header, rows = read_csv(path, "label map", limit=MAX_LABEL_MAP_BYTES)
     if [name.lower() for name in header] != ["raw", "expression"]:
         raise _fail(path, f"line 1 is {','.join(header)!r}, not the header raw,expression")
     if bad := [n for n, row in rows if len(row) != 2]:

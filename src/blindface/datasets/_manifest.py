@@ -6,7 +6,6 @@ import math
 import os
 import posixpath
 import re
-import stat
 import warnings
 from collections import Counter
 from collections.abc import Mapping
@@ -14,6 +13,7 @@ from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
+from blindface._safe_read import file_kind
 from blindface.datasets._schema import (
     ETHNICITY_GROUPS,
     SCHEMA_COLUMNS,
@@ -54,13 +54,7 @@ def _not_a_file(path: Path) -> str | None:
         raise FileNotFoundError(path) from None
     except OSError as error:
         return f"not readable ({error.strerror or error})"
-    if stat.S_ISREG(mode):
-        return None
-    if stat.S_ISDIR(mode):
-        return "a folder"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO (named pipe)"
-    return "not a regular file (a socket or device)"
+    return file_kind(mode)
 
 
 def load_manifest(

@@ -3,12 +3,14 @@ onnxruntime (``get_embedder("onnx:PATH")``, ``--embedder onnx:PATH``)."""
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from blindface._onnxruntime import import_onnxruntime, inference_session
 from blindface.faces._embedder import EmbedderError, sha256_files
 from blindface.faces._geometry import scaled_template
 from blindface.faces._yunet import YuNetEmbedder
@@ -20,6 +22,9 @@ if TYPE_CHECKING:
 COLOR_ORDERS: tuple[str, ...] = ("RGB", "BGR")
 NORMALIZATIONS: tuple[str, ...] = ("arcface", "none")
 _PREFERRED_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
+#: Widest embedding accepted from a recognizer (ArcFace-family models give 512; a store holds
+#: at most as many values per row).
+MAX_DIM = 65_536
 _INPUT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
 
 
@@ -205,8 +210,8 @@ def _open_session(path: str, providers: Sequence[str] | None) -> onnxruntime.Inf
         raise OnnxModelError(path, "not a file (expected an .onnx model file)")
     import cv2
     import onnx
-    import onnxruntime
 
+    onnxruntime = import_onnxruntime()
     try:
         model = onnx.load(path)
     except Exception as exc:
@@ -231,7 +236,7 @@ def _open_session(path: str, providers: Sequence[str] | None) -> onnxruntime.Inf
     if _drop_unread_inputs(model.graph):
         source = model.SerializeToString()
     try:
-        return onnxruntime.InferenceSession(source, options, providers=list(providers))
+        return inference_session(source, options, providers)
     except Exception as exc:
         raise OnnxModelError(path, f"onnxruntime cannot load it ({exc})") from None
 
@@ -299,10 +304,19 @@ def _check_input(
 
 
 def _check_output(path: str, session: onnxruntime.InferenceSession) -> str:
-    """The name of the model's one output; raises :class:`OnnxModelError` for any other count."""
+    """The name of the model's one output, declared ``N x D`` with a fixed ``D`` of at most
+    :data:`MAX_DIM`; raises :class:`OnnxModelError` otherwise, before the model ever runs (a
+    recognizer declaring 10^9 outputs would fill the memory on its first forward pass)."""
     outputs = session.get_outputs()
+    expected = f"one embedding output N x D, D fixed and at most {MAX_DIM}"
     if len(outputs) != 1:
         names = ", ".join(value.name for value in outputs)
-        problem = f"has {len(outputs)} outputs ({names}); expected one embedding output N x D"
+        raise OnnxModelError(path, f"has {len(outputs)} outputs ({names}); expected {expected}")
+    value = outputs[0]
+    shape = list(value.shape or [])
+    dims = [side for side in shape[1:] if isinstance(side, int)]
+    fixed = len(dims) == len(shape) - 1 and len(shape) >= 2
+    if not fixed or math.prod(dims) > MAX_DIM or math.prod(dims) < 1:
+        problem = f"output {value.name!r} is declared {_shape_text(shape)}; expected {expected}"
         raise OnnxModelError(path, problem)
-    return outputs[0].name
+    return value.name

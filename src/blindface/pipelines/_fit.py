@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import os
+import warnings
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -12,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from blindface._io import save_figure
+from blindface._provenance import OverlapWarning, common_identity, identity_of
 from blindface.blinding import (
     Blinder,
     MomentStatistics,
@@ -21,12 +24,24 @@ from blindface.blinding import (
     fit_statistics,
     get_method,
 )
+from blindface.blinding._params import check_params
 from blindface.blinding._weighting import WEIGHTINGS, Weighting, weighted_rows
-from blindface.pipelines._rows import EXPRESSION, read_labelled, row_labels
-from blindface.store import count_parts, is_store_folder, iter_store_batches
+from blindface.blinding.formats._persistence import CURVES_NAME, check_model_folder
+from blindface.pipelines._rows import EXPRESSION, label_columns, read_labelled, row_labels
+from blindface.store import (
+    count_parts,
+    is_store_folder,
+    iter_store_batches,
+    read_metadata,
+    store_digest,
+)
 from blindface.store._ray import ray_session
 
-CURVES_NAME = "training_curves.png"
+#: The columns a fit reads from a store besides a label's and a person's (the content hashes
+#: find the same image in two stores); the others are never read.
+FIT_COLUMNS = ("content_hash",)
+#: How each role of a source store is given on the command line (named by the output guard).
+ROLE_FLAGS = {"expression": "--embeddings", "identity": "--identity-embeddings", "adapt": "--adapt"}
 
 StorePaths = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 
@@ -86,20 +101,27 @@ def store_files(paths: StorePaths) -> list[Path]:
 
 @dataclass
 class _Tally:
-    """Rows, people and expression counts of a source, gathered batch by batch."""
+    """Rows, people, images (content hashes) and expression counts of a source, gathered batch
+    by batch."""
 
     rows: int = 0
     people: set[str] = field(default_factory=set)
     classes: Counter[str] = field(default_factory=Counter)
+    images: set[str] = field(default_factory=set)
 
-    def add(self, expression: np.ndarray, subject: np.ndarray) -> None:
+    def add(self, expression: np.ndarray, subject: np.ndarray, table: pd.DataFrame) -> None:
         self.rows += len(expression)
         self.people.update(s for s in subject if s is not None)
         self.classes.update(e for e in expression if e is not None)
+        if "content_hash" in table:
+            self.images.update(h for h in table["content_hash"] if isinstance(h, str))
 
     def merge(self, other: _Tally) -> _Tally:
         return _Tally(
-            self.rows + other.rows, self.people | other.people, self.classes + other.classes
+            self.rows + other.rows,
+            self.people | other.people,
+            self.classes + other.classes,
+            self.images | other.images,
         )
 
     def summary(self, path: str, role: str) -> SourceSummary:
@@ -115,9 +137,12 @@ def _accumulate_part(
     has none) and its tally (a Ray task when the engine is ``ray``)."""
     statistics: MomentStatistics | None = None
     tally = _Tally()
-    for X, table in iter_store_batches(path, embedded_only=True, part=part):
+    present = read_metadata(path).get("columns")
+    wanted = [*label_columns(label), *FIT_COLUMNS]
+    columns = [name for name in wanted if present is None or name in present]
+    for X, table in iter_store_batches(path, embedded_only=True, part=part, columns=columns):
         expression, subject = row_labels(table, str(path), label=label, label_map=label_map)
-        tally.add(expression, subject)
+        tally.add(expression, subject, table)
         statistics = statistics or MomentStatistics.empty(X.shape[1])
         statistics.update(X, expression, subject)
     return statistics, tally
@@ -182,6 +207,7 @@ def fit_stores(
     address: str | None = None,
     adapt: StorePaths | None = None,
     weighting: Weighting | None = None,
+    allow_embedder_mismatch: bool = False,
 ) -> StoreFit:
     """Fit ``method`` on the union of embedding stores and save it into ``out``.
 
@@ -195,7 +221,9 @@ def fit_stores(
     and covariances (LEACE, WithinSubjectProjection) stream the stores with flat memory, on
     this machine (``engine="local"``) or one Ray task per store file (``engine="ray"``,
     ``address`` of a cluster or a local instance); the others read the rows into memory.
-    Writes the model and, for the iterative methods, a ``training_curves.png`` into ``out``.
+    Writes the model and, for the iterative methods, a ``training_curves.png`` as the folder
+    ``out``, atomically; ``out`` is checked before any work (it may not be or hold one of the
+    stores, nor hold files other than a model's), and so are the parameters.
 
     ``adapt`` (the user's own stores) joins the fit as sources of their own: their expression
     labels where they have them (few-shot), their identities where they do not (the methods
@@ -204,23 +232,31 @@ def fit_stores(
     :func:`~blindface.blinding._weighting.weighted_rows`); the default is ``"balanced"`` with
     ``adapt`` (a hundred of a user's people would otherwise be drowned by the public sets'
     thousands) and ``"rows"`` without. Each store is one source.
+
+    The stores must hold embeddings of one embedder (an :class:`EmbedderMismatchError` names
+    two that differ, unless ``allow_embedder_mismatch``); the model records it and the stores
+    (``fitted_on_``), so that ``transform`` and ``audit`` can refuse other embedders' stores.
+    Stores sharing images or people raise an :class:`OverlapWarning`.
     """
     if engine not in ("local", "ray"):
         raise ValueError(f"engine must be 'local' or 'ray', got {engine!r}")
-    entry = get_method(method)
+    weighting = weighting or ("balanced" if adapt is not None else "rows")
+    if weighting not in WEIGHTINGS:
+        raise ValueError(f"weighting must be one of {', '.join(WEIGHTINGS)}, got {weighting!r}")
+    model = get_method(method).create()
+    settings = dict(params or {})
+    if "verbose" in model.get_params():
+        settings.setdefault("verbose", int(progress))
+    check_params(type(model), settings)
+    model.set_params(**settings)
     sources = [(p, "expression") for p in store_files(embeddings)]
     if identity_embeddings is not None:
         sources += [(p, "identity") for p in store_files(identity_embeddings)]
     if adapt is not None:
         sources += [(p, "adapt") for p in store_files(adapt)]
-    weighting = weighting or ("balanced" if adapt is not None else "rows")
-    if weighting not in WEIGHTINGS:
-        raise ValueError(f"weighting must be one of {', '.join(WEIGHTINGS)}, got {weighting!r}")
-    model = entry.create()
-    settings = dict(params or {})
-    if "verbose" in model.get_params():
-        settings.setdefault("verbose", int(progress))
-    model.set_params(**settings)
+    check_model_folder(out, inputs=[(ROLE_FLAGS[role], path) for path, role in sources])
+    identities = [(str(path), identity_of(read_metadata(path))) for path, _ in sources]
+    embedder = common_identity(identities, allow=allow_embedder_mismatch)
     if isinstance(model, StreamingBlinder) and weighting == "rows":
         tallies = _fit_streaming(
             model,
@@ -241,11 +277,14 @@ def fit_stores(
         parts, tallies = [], {}
         for path, role in sources:
             rows = read_labelled(
-                path, label=_label(role, use_identity_expressions), label_map=label_map
+                path,
+                label=_label(role, use_identity_expressions),
+                label_map=label_map,
+                columns=FIT_COLUMNS,
             )
             parts.append((rows.X, rows.labels, rows.people, np.full(len(rows), str(path), object)))
             tally = tallies.setdefault((str(path), role), _Tally())
-            tally.add(rows.labels, rows.people)
+            tally.add(rows.labels, rows.people, rows.table)
         dims = {p[0].shape[1] for p in parts}
         if len(dims) > 1:
             raise ValueError(f"the stores hold embeddings of different dimensions {sorted(dims)}")
@@ -257,14 +296,39 @@ def fit_stores(
             subject=np.concatenate([p[2] for p in parts])[keep],
             source=source[keep],
         )
-    directory = model.save(out)
+    _warn_overlaps(tallies)
+    model.fitted_on_ = {
+        "embedder": embedder,
+        "stores": [{"name": path.name, "digest": store_digest(path)} for path, _ in sources],
+    }
     history = getattr(model, "history_", None)
-    if history:
-        plot_history(history, directory / CURVES_NAME, title=type(model).__name__)
+
+    def curves(folder: Path) -> None:
+        if history:
+            plot_history(history, folder / CURVES_NAME, title=type(model).__name__)
+
+    model.save(out, extra=curves)
     summaries = tuple(tally.summary(path, role) for (path, role), tally in tallies.items())
     total = functools.reduce(lambda a, b: a.merge(b), tallies.values())
     classes = dict(sorted(total.classes.items()))
     return StoreFit(model, summaries, total.rows, len(total.people), classes)
+
+
+def _warn_overlaps(tallies: Mapping[tuple[str, str], _Tally]) -> None:
+    """One :class:`OverlapWarning` per pair of sources that share images or people."""
+    items = list(tallies.items())
+    for index, ((first, _), a) in enumerate(items):
+        for (second, _), b in items[index + 1 :]:
+            images, people = len(a.images & b.images), sorted(a.people & b.people)
+            if images or people:
+                shown = ", ".join(people[:3]) + (" ..." if len(people) > 3 else "")
+                warnings.warn(
+                    f"{first} and {second} share {images} images and {len(people)} people"
+                    f"{f' ({shown})' if people else ''}: they are counted twice, and a store "
+                    "you later audit must not be among the fitting stores; remove the duplicate",
+                    OverlapWarning,
+                    stacklevel=3,
+                )
 
 
 def plot_history(history: Iterable[Mapping[str, Any]], path: Path, *, title: str) -> Path:

@@ -10,7 +10,7 @@ expression, a CelebA ``Smiling`` attribute and a subject id mean the same thing 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,14 +70,30 @@ def has_label(table: pd.DataFrame, label: str) -> bool:
     return label in table.columns
 
 
+def label_columns(label: str | None) -> list[str]:
+    """The table columns :func:`row_labels` reads for ``label`` and for the people."""
+    if label == EXPRESSION:
+        named = [EXPRESSION, SMILING_ATTRIBUTE]
+    else:
+        named = [] if label is None else [label]
+    return [*named, "subject", "dataset"]
+
+
 def read_labelled(
     path: str | os.PathLike[str],
     *,
     label: str | None = EXPRESSION,
     label_map: Mapping[str, str] | None = None,
+    columns: Sequence[str] | None = None,
 ) -> LabelledRows:
-    """The embedded rows of the store ``path`` with their labels (see :func:`row_labels`)."""
-    store = read_store(path)
+    """The embedded rows of the store ``path`` with their labels (see :func:`row_labels`).
+
+    ``columns``: the table columns to read besides those of the label and the people
+    (:func:`label_columns`; ``()`` reads those only, the store's other label columns never
+    leave the file); None (default) reads every column.
+    """
+    wanted = None if columns is None else list(dict.fromkeys([*label_columns(label), *columns]))
+    store = read_store(path, columns=wanted)
     ok = store.ok
     table = store.table.iloc[np.flatnonzero(ok)].reset_index(drop=True)
     labels, people = row_labels(table, str(path), label=label, label_map=label_map)

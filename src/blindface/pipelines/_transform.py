@@ -10,10 +10,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from blindface._provenance import check_same_embedder, identity_of
 from blindface.blinding import Blinder, load
 from blindface.pipelines._ray import ray_blinded_parts
 from blindface.store import ENGINES
-from blindface.store._format import map_embeddings, with_embedding_dim
+from blindface.store._format import StoreError, map_embeddings, with_embedding_dim
 from blindface.store._layout import (
     WRITER_KEYS,
     check_target,
@@ -33,6 +34,8 @@ def transform_store(
     address: str | None = None,
     num_actors: int = 2,
     progress: bool = True,
+    allow_embedder_mismatch: bool = False,
+    allow_blinded_input: bool = False,
 ) -> Path:
     """Write a copy of ``store`` whose ``embedding`` column is blinded by ``model``.
 
@@ -50,18 +53,43 @@ def transform_store(
         Rows without a face stay null; the metadata records the blinding model.
     progress
         Show a progress bar (rows blinded).
+    allow_embedder_mismatch
+        Blind a store of another embedder than the model was fitted on (refused by default:
+        see :mod:`blindface._provenance`).
+    allow_blinded_input
+        Blind a store that is already blinded (refused by default).
     """
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     out = Path(out)
-    check_target(out, partitioned=engine == "ray")
+    sources = [("--embeddings", store)] + (
+        [] if isinstance(model, Blinder) else [("--model", model)]
+    )
+    check_target(out, partitioned=engine == "ray", inputs=sources)
     if engine == "ray" and isinstance(model, Blinder):
         raise ValueError(
             "the ray engine loads the model in each actor: save it (model.save(folder)) and "
             "give the folder"
         )
     layout = open_store(store)
+    identity = identity_of(layout.meta)
+    if "blinding" in layout.meta:
+        if not allow_blinded_input:
+            raise StoreError(
+                f"{store} is already blinded (see its metadata's 'blinding'): blinding it again "
+                "applies a map fitted on raw embeddings to blinded ones; give the raw store, or "
+                "pass --allow-blinded-input (allow_blinded_input=True) if that is meant"
+            )
+        identity = {k: v for k, v in (identity or {}).items() if k != "blinding"} or None
     blinder = model if isinstance(model, Blinder) else load(model)
+    owner = "the model" if isinstance(model, Blinder) else f"the model {model}"
+    check_same_embedder(
+        (blinder.fitted_on_ or {}).get("embedder"),
+        identity,
+        expected_is=f"{owner} was fitted on",
+        actual_is=f"{store} holds",
+        allow=allow_embedder_mismatch,
+    )
     dim = layout.meta.get("dim")
     if dim is not None and int(blinder.n_features_in_) != dim:
         raise ValueError(

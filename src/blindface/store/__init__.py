@@ -26,6 +26,7 @@ from blindface.store._read import (
     iter_store_batches,
     read_metadata,
     read_store,
+    store_digest,
 )
 from blindface.store._write import write_store
 
@@ -44,5 +45,6 @@ __all__: list[str] = [
     "iter_store_batches",
     "read_metadata",
     "read_store",
+    "store_digest",
     "write_store",
 ]

@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from blindface._io import remove_stale_temporaries
 from blindface.faces import (
     ImageReadError,
     embed_files,
@@ -64,6 +63,7 @@ def embed_dataset(
     batch_size: int = 32,
     num_gpus: float = 0.0,
     partition_size: int = PARTITION_ROWS,
+    inputs: Iterable[tuple[str, str | os.PathLike[str]]] = (),
 ) -> Path:
     """Embed every image of a dataset table and write the store to ``out``.
 
@@ -102,6 +102,9 @@ def embed_dataset(
         Images per Ray batch.
     num_gpus
         GPUs reserved per Ray actor.
+    inputs
+        The caller's input files (``("manifest", path)``), which ``out`` may not replace; nor
+        may it replace one of the table's images. Checked before any work.
 
     Returns
     -------
@@ -126,7 +129,10 @@ def embed_dataset(
     if clash:
         raise ValueError(f"the table already has the store's column(s) {clash}; drop them first")
     root, out = Path(data_root), Path(out)
-    check_target(out, partitioned=engine == "ray")
+    files = [os.path.abspath(root / str(path)) for path in table["path"]]
+    image = os.path.abspath(out) if os.path.abspath(out) in set(files) else None
+    images = [("an image of the table:", image)] if image else []
+    check_target(out, partitioned=engine == "ray", inputs=[*inputs, *images])
     model = get_embedder(embedder)
     identity = {
         "embedder": model.name,
@@ -136,9 +142,7 @@ def embed_dataset(
     }
     key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
     cache = EmbeddingCache(cache_root(out), embedder_label(model), key, model.dim)
-    remove_stale_temporaries(out.parent)
 
-    files = [os.path.abspath(root / str(path)) for path in table["path"]]
     with progress_bar(progress) as bar:
         hashes, errors = _hash_files(files, bar)
         todo: dict[str, str] = {}

@@ -40,6 +40,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from blindface._io import write_with
+from blindface._json import loads_bounded
+from blindface._safe_read import check_regular_file
 
 METADATA_KEY = b"blindface"
 STORE_COLUMNS: tuple[str, ...] = ("embedding", "face_status", "face_reason", "content_hash")
@@ -55,6 +57,15 @@ FACE_STATUSES: tuple[str, ...] = (*EMBEDDED_STATUSES, "failed")
 NORM_TOLERANCE = 1e-3
 #: Rows per Parquet row group: the unit of verification and of streaming reads.
 ROW_GROUP_ROWS = 16_384
+#: Largest decompressed size of the label columns of one row group (a real store's stay far
+#: below it: paths and labels of 16,384 rows), beside the ``rows x dim`` floats of the embedding
+#: column. Checked before a row group is read, so a small file whose columns decompress to
+#: gigabytes is refused instead of read.
+MAX_LABEL_BYTES = 64 << 20
+#: Largest blindface metadata (JSON) in a file's footer.
+MAX_METADATA_BYTES = 16 << 20
+#: Widest embedding a store may hold (recognizers give 128 to 4,096 values).
+MAX_DIM = 65_536
 _LEGACY_KEYS = frozenset(
     {
         "format",
@@ -349,7 +360,14 @@ def to_pandas(table: pa.Table, meta: Mapping[str, Any]) -> Any:
 
 
 def open_file(path: Path, formats: tuple[str, ...], fix: str) -> StoreFile:
-    """The footer of a store file, checked: readable, ours, of one of ``formats``, sealed."""
+    """The footer of a store file, checked: a regular file, readable, ours, of one of
+    ``formats``, sealed."""
+    try:
+        check_regular_file(
+            path, "store file", error=lambda message: StoreError(f"{message}; {fix}")
+        )
+    except FileNotFoundError:
+        raise StoreError(f"{path} is missing; {fix}") from None
     try:
         parquet = pq.ParquetFile(path, page_checksum_verification=True)
         raw = (parquet.metadata.metadata or {}).get(METADATA_KEY)
@@ -357,19 +375,23 @@ def open_file(path: Path, formats: tuple[str, ...], fix: str) -> StoreFile:
         schema = parquet.schema_arrow
         n_groups = parquet.metadata.num_row_groups
         n_rows = parquet.metadata.num_rows
-    except (pa.ArrowException, OSError) as exc:
+    except (pa.ArrowException, OSError, ValueError) as exc:  # ValueError: undecodable names
         raise StoreError(f"{path} is not a readable Parquet file ({exc}); {fix}") from None
     missing = [name for name in STORE_COLUMNS if name not in names]
     if missing or raw is None:
         what = f"column(s) {missing}" if missing else "blindface metadata"
         raise StoreError(f"{path} is not an embedding store (no {what}); {fix}")
-    try:
-        meta = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise StoreError(f"{path}: its blindface metadata is not JSON (damaged); {fix}") from None
+    meta = loads_bounded(
+        raw,
+        f"{path}: its blindface metadata",
+        max_bytes=MAX_METADATA_BYTES,
+        error=lambda message: StoreError(f"{message} (damaged); {fix}"),
+    )
     column = schema.field("embedding").type
     if not pa.types.is_fixed_size_list(column) or column.value_type != pa.float32():
         raise StoreError(f"{path}: column 'embedding' is {column}, not a fixed-size list; {fix}")
+    if column.list_size > MAX_DIM:
+        raise StoreError(f"{path}: embeddings of {column.list_size} values (at most {MAX_DIM})")
     unit_norm = isinstance(meta, dict) and "blinding" not in meta
     if _is_legacy(meta, formats):
         return StoreFile(path, meta, (), None, unit_norm)
@@ -412,7 +434,7 @@ def iter_row_groups(
     """
     try:
         parquet = pq.ParquetFile(store_file.path, page_checksum_verification=True)
-    except (pa.ArrowException, OSError) as exc:
+    except (pa.ArrowException, OSError, ValueError) as exc:
         raise StoreError(
             f"{store_file.path} is not a readable Parquet file ({exc}); {fix}"
         ) from None
@@ -449,14 +471,18 @@ def read_row_group(
 ) -> pa.Table:
     """Row group ``index`` of the store file ``path`` (or its open ``parquet``), verified: page
     CRCs, its ``expected`` ``(rows, digest)`` (None for a legacy store) and every row's
-    embedding against its status."""
+    embedding against its status. A row group larger than a store can hold is refused before
+    it is read (:data:`MAX_LABEL_BYTES`)."""
     try:
         if parquet is None:
             parquet = pq.ParquetFile(path, page_checksum_verification=True)
+        _check_sizes(parquet, index, path, fix)
         table = parquet.read_row_group(index, columns=columns)
         values, valid = decode_embeddings(table.column("embedding"))
         statuses = table.column("face_status").to_pylist()
         digest = content_digest(table, (values, valid)) if expected is not None else None
+    except StoreError:
+        raise
     except (pa.ArrowException, OSError, TypeError, ValueError) as exc:
         raise StoreError(f"{path}: row group {index} cannot be read ({exc}); {fix}") from None
     if expected is not None and (table.num_rows, digest) != tuple(expected):
@@ -467,3 +493,21 @@ def read_row_group(
     if problem is not None:
         raise StoreError(f"{path}: row {first_row + problem[0]} {problem[1]}; {fix}")
     return table
+
+
+def _check_sizes(parquet: pq.ParquetFile, index: int, path: Path, fix: str) -> None:
+    """Refuse, from the footer and before any of it is read, a row group that would decompress
+    to more than a store holds (see :data:`MAX_LABEL_BYTES`).
+
+    The row group's total is used, not each column's: Arrow aborts the process on some damaged
+    column metadata, so the per-column entries are left to the reader, which reports them.
+    """
+    group = parquet.metadata.row_group(index)
+    dim = min(parquet.schema_arrow.field("embedding").type.list_size, MAX_DIM)
+    limit = MAX_LABEL_BYTES + 8 * group.num_rows * dim
+    if group.total_byte_size > limit:
+        raise StoreError(
+            f"{path}: row group {index} decompresses to {group.total_byte_size / 2**20:,.0f} MiB "
+            f"for {group.num_rows} rows (a store holds at most {limit / 2**20:,.0f} MiB): "
+            f"refusing to read it; drop the large columns from the table, or {fix}"
+        )

@@ -23,7 +23,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from blindface._io import write_folder, write_json
+from blindface._json import read_json
+from blindface._outputs import check_output
+from blindface._safe_read import check_regular_file
 from blindface.store._format import (
+    METADATA_KEY,
     PART_FORMAT,
     STORE_FORMAT,
     StoreError,
@@ -39,6 +43,8 @@ from blindface.store._format import (
 )
 
 MANIFEST_NAME = "_blindface.json"
+#: Largest manifest read (its parts are listed in about 150 bytes each).
+MAX_MANIFEST_BYTES = 64 << 20
 PART_NAME = "part-{:05d}.parquet"
 #: Keys the writer sets from what it writes; everything else is the caller's metadata.
 WRITER_KEYS = frozenset(
@@ -82,12 +88,14 @@ class RowGroupRef:
 
 @dataclass(frozen=True)
 class StoreLayout:
-    """An opened store: its metadata (no integrity record), its files and their first rows."""
+    """An opened store: its metadata (no integrity record), its files and their first rows,
+    and the digest sealing it (its file's, or its manifest's; None for a legacy store)."""
 
     path: Path
     meta: dict[str, Any]
     files: tuple[StoreFile, ...]
     offsets: tuple[int, ...]
+    digest: str | None = None
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -151,28 +159,35 @@ def open_store(path: str | os.PathLike[str]) -> StoreLayout:
     path = Path(path)
     if path.is_dir():
         return _open_folder(path)
-    if not path.is_file():
+    try:
+        check_regular_file(path, "embedding store", error=StoreError)
+    except FileNotFoundError:
         raise FileNotFoundError(
             f"embedding store {path} not found; "
             f"create it with `blindface embed DATASET --out {path}`"
-        )
+        ) from None
     store_file = open_file(path, (STORE_FORMAT,), fix_for(path))
-    return StoreLayout(path, store_file.meta, (store_file,), (0,))
+    return StoreLayout(path, store_file.meta, (store_file,), (0,), store_file.digest)
 
 
 def _open_folder(path: Path) -> StoreLayout:
     fix = fix_for(path)
     manifest = path / MANIFEST_NAME
-    if not manifest.is_file():
+    if not manifest.exists():
         raise StoreError(
             f"{path} is a folder but not a partitioned embedding store (no {MANIFEST_NAME}); "
             f"give a store file or folder, or {fix}"
         )
     try:
-        raw = json.loads(manifest.read_bytes())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise StoreError(f"{manifest} is not readable JSON ({exc}); {fix}") from None
-    meta, _ = unseal(raw, manifest, fix)
+        raw = read_json(
+            manifest,
+            "store manifest",
+            max_bytes=MAX_MANIFEST_BYTES,
+            error=lambda message: StoreError(f"{message}; {fix}"),
+        )
+    except OSError as exc:
+        raise StoreError(f"{manifest} cannot be read ({exc}); {fix}") from None
+    meta, integrity = unseal(raw, manifest, fix)
     fix = fix_for(path, meta)
     parts = meta.pop("parts", None)
     if meta.get("format") != STORE_FORMAT or not isinstance(parts, list):
@@ -182,8 +197,12 @@ def _open_folder(path: Path) -> StoreLayout:
         name = PART_NAME.format(index)
         if not isinstance(part, dict) or part.get("file") != name:
             raise StoreError(f"{manifest}: entry {index} does not name {name}; {fix}")
-        if not (path / name).is_file():
-            raise StoreError(f"{path}: part {name} is missing (the store is incomplete); {fix}")
+        try:
+            check_regular_file(path / name, "store part", error=StoreError)
+        except FileNotFoundError:
+            raise StoreError(
+                f"{path}: part {name} is missing (the store is incomplete); {fix}"
+            ) from None
         store_file = open_file(path / name, (PART_FORMAT,), fix)
         mismatch = (
             store_file.digest != part.get("digest")
@@ -205,30 +224,39 @@ def _open_folder(path: Path) -> StoreLayout:
         raise StoreError(f"{path} holds part files its manifest does not list: {extra}; {fix}")
     if offset != meta.get("n_images"):
         raise StoreError(f"{manifest}: its parts hold {offset} rows, not {meta.get('n_images')}")
-    return StoreLayout(path, meta, tuple(files), tuple(offsets))
+    return StoreLayout(path, meta, tuple(files), tuple(offsets), str(integrity["digest"]))
 
 
 # -- writing --------------------------------------------------------------------------------
 
 
-def check_target(path: Path, *, partitioned: bool) -> None:
-    """Refuse, before any work is done, a target that a store of this layout cannot replace."""
-    if not partitioned and path.is_dir():
-        raise IsADirectoryError(
-            f"{path} is a folder: give a file name to write the store to, e.g. "
-            f"{path / 'store.parquet'} (only the ray engine writes a store into a folder)"
-        )
-    if partitioned and path.exists() and not path.is_dir():
-        raise FileExistsError(
-            f"{path} is a file: the ray engine writes a partitioned store into a folder; "
-            "give a folder name (or use the local engine for a single file)"
-        )
-    if partitioned and path.is_dir() and any(path.iterdir()):
-        if not (path / MANIFEST_NAME).is_file():
-            raise FileExistsError(
-                f"{path} is a folder that is not a partitioned store; refusing to replace it: "
-                "give a new or empty folder"
-            )
+def check_target(
+    path: Path,
+    *,
+    partitioned: bool,
+    inputs: Iterable[tuple[str, str | os.PathLike[str]]] = (),
+) -> None:
+    """Refuse, before any work is done, a target that a store of this layout cannot replace
+    (:func:`blindface._outputs.check_output`): an input of the command (``inputs``), a folder
+    for a file or the reverse, a file that is not a store, a folder holding other files."""
+    if partitioned:
+        check_output(path, what="partitioned store", folder=True, ours=_part_entry, inputs=inputs)
+    else:
+        check_output(path, what="embedding store", folder=False, ours=is_store_file, inputs=inputs)
+
+
+def is_store_file(path: Path) -> bool:
+    """Whether ``path`` is a Parquet file with blindface metadata (a store or a part): one a
+    store may replace. Reads the footer only."""
+    try:
+        check_regular_file(path, "store")
+        return METADATA_KEY in (pq.read_metadata(path).metadata or {})
+    except (OSError, ValueError, pa.ArrowException):
+        return False
+
+
+def _part_entry(entry: Path) -> bool:
+    return entry.name == MANIFEST_NAME or (entry.name.startswith("part-") and is_store_file(entry))
 
 
 def write_store_file(

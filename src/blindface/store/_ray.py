@@ -11,7 +11,9 @@ actor at the same place (on one machine they are; on a cluster, use shared stora
 from __future__ import annotations
 
 import logging
+import socket
 import sys
+import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,13 +28,16 @@ from blindface.store._format import decode_embeddings, store_columns, store_fiel
 
 #: Object store of a local Ray instance: enough for the streamed batches, small on a laptop.
 LOCAL_OBJECT_STORE_BYTES = 512 * 2**20
+#: How long joining a cluster (``--address``) may take before it is an error.
+CONNECT_TIMEOUT_S = 30.0
 INSTALL_HINT = 'the ray engine needs Ray: pip install "blindface[ray]"'
 
 
 @contextmanager
 def ray_session(address: str | None, num_cpus: int) -> Iterator[Any]:
-    """Ray, initialised: the running instance if there is one, else ``address`` joined or a
-    quiet local instance of ``num_cpus`` CPUs (no dashboard), shut down afterwards."""
+    """Ray, initialised: the running instance if there is one, else ``address`` joined (within
+    :data:`CONNECT_TIMEOUT_S`, else a :class:`ConnectionError`) or a quiet local instance of
+    ``num_cpus`` CPUs (no dashboard), shut down afterwards."""
     try:  # lazy: Ray is an optional extra, and slow to import
         import ray
         import ray.data
@@ -50,11 +55,51 @@ def ray_session(address: str | None, num_cpus: int) -> Iterator[Any]:
             **quiet,
         )
     else:
-        ray.init(address=address, **quiet)
+        _join(ray, address, quiet, CONNECT_TIMEOUT_S)
     try:
         yield ray
     finally:
         ray.shutdown()
+
+
+def _join(ray: Any, address: str, options: dict[str, Any], timeout: float) -> None:
+    """``ray.init(address=...)``, or a :class:`ConnectionError` within ``timeout`` seconds: an
+    unreachable host or port fails at once, and a join that does not finish in time (Ray
+    retries an address that is not a Ray head for ever) is abandoned."""
+    hint = (
+        "check --address (the head node's host:port, as `ray status` on it shows, or "
+        "ray://host:port for Ray Client), or leave it out to start a local Ray instance"
+    )
+    target = address.removeprefix("ray://")
+    host, _, port = target.rpartition(":")
+    if address not in ("auto", "local"):
+        if not port.isdigit() or not host:
+            raise ConnectionError(f"--address {address!r} is not host:port; {hint}")
+        try:
+            socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+        except OSError as error:
+            raise ConnectionError(
+                f"cannot reach the Ray cluster at {address} ({error.strerror or error}); {hint}"
+            ) from None
+    failure: list[BaseException] = []
+    finished = threading.Event()
+
+    def init() -> None:
+        try:
+            ray.init(address=address, **options)
+        except BaseException as error:  # reported by the caller
+            failure.append(error)
+        finally:
+            finished.set()
+
+    threading.Thread(target=init, name="blindface-ray-join", daemon=True).start()
+    if not finished.wait(timeout):
+        raise ConnectionError(
+            f"could not join the Ray cluster at {address} within {timeout:g} s (is it a Ray "
+            f"head node?); {hint}"
+        )
+    if failure:
+        raise ConnectionError(f"cannot join the Ray cluster at {address} ({failure[0]}); {hint}")
 
 
 def quiet_data_context(ray: Any) -> None:

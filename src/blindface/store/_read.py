@@ -63,14 +63,24 @@ def count_parts(path: str | os.PathLike[str]) -> int:
     return len(open_store(path).files)
 
 
+def store_digest(path: str | os.PathLike[str]) -> str | None:
+    """The digest sealing a store's content and metadata (None for a store written before
+    checksums existed): two stores with one digest hold the same rows."""
+    return open_store(path).digest
+
+
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The metadata of a store (embedder, dim, counts, ...), read and verified from its footer
     or manifest without reading the rows."""
     return open_store(path).metadata
 
 
-def read_store(path: str | os.PathLike[str]) -> EmbeddingStore:
+def read_store(path: str | os.PathLike[str], *, columns: list[str] | None = None) -> EmbeddingStore:
     """Read a store (a Parquet file or a partitioned folder), verifying every checksum.
+
+    ``columns`` restricts the table to those label columns (the ones the store has; the store
+    columns ``face_status``, ``face_reason``, ``content_hash`` are always read): a command reads
+    only what it needs.
 
     Raises
     ------
@@ -80,7 +90,7 @@ def read_store(path: str | os.PathLike[str]) -> EmbeddingStore:
         Not a store, or damaged (the message names the file and how to re-create it).
     """
     layout = open_store(path)
-    arrow = pa.concat_tables(list(layout.row_groups()))
+    arrow = pa.concat_tables(list(layout.row_groups(columns)))
     embeddings = _embeddings(arrow.column("embedding"))
     frame = to_pandas(arrow.drop_columns(["embedding"]), layout.meta)
     return EmbeddingStore(table=frame, embeddings=embeddings, metadata=layout.metadata)

@@ -19,6 +19,7 @@ from joblib import Parallel, delayed
 
 from blindface._io import write_json
 from blindface.blinding import Blinder, get_method, load
+from blindface.blinding._params import check_params
 from blindface.blinding._weighting import Weighting, weighted_rows
 from blindface.faces import embedder_label
 from blindface.study._data import FitSet
@@ -64,16 +65,14 @@ class Fitted:
 
 
 def make_blinder(method: str, params: Mapping[str, Any], study: Study) -> Blinder:
-    """The registered method with the study's seed, its per-method settings and ``params``.
-    A parameter the method does not have is an error (not silently dropped)."""
+    """The registered method with the study's seed (where it takes one), its per-method
+    settings and ``params``, checked like ``--param``: an unknown parameter or a value out of
+    range is a :class:`~blindface.blinding._params.ParamError` (never silently dropped)."""
     estimator = get_method(method).create()
     wanted = {**study.settings.blinder_params.get(method, {}), **params}
-    accepted = estimator.get_params()
-    unknown = sorted(set(wanted) - set(accepted))
-    if unknown:
-        raise ValueError(f"{method} has no parameters {unknown}; it has {sorted(accepted)}")
-    if "random_state" in accepted:
+    if "random_state" in estimator.get_params():
         wanted.setdefault("random_state", study.seed)
+    check_params(type(estimator), wanted)
     return estimator.set_params(**wanted)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from blindface._outputs import check_output
+from blindface._provenance import EmbedderMismatchError, describe_identity
 from blindface.blinding._base import Blinder
 from blindface.blinding._registry import load
 from blindface.blinding.formats import _onnx
@@ -15,6 +17,7 @@ def export_recognizer(
     out: str | os.PathLike[str],
     *,
     sface_path: str | os.PathLike[str] | None = None,
+    allow_embedder_mismatch: bool = False,
 ) -> Path:
     """Write one ONNX graph: aligned 112x112 RGB face (NCHW float, 0..255) -> blinded embedding.
 
@@ -23,9 +26,23 @@ def export_recognizer(
     ``[1, 3, 112, 112]`` (SFace's fixed batch of one) and output ``blinded`` ``[1, k]``.
     Before the file is written, the graph is run with onnxruntime on probe faces and compared
     with the Python path (SFace in OpenCV, L2 normalisation, ``model.transform``); a graph that
-    fails, disagrees or gives NaN is not written, and a ``ValueError`` says why.
+    fails, disagrees or gives NaN is not written, and a ``ValueError`` says why. ``out`` is
+    checked first: it may not be the model, a folder, or an existing file blindface did not
+    write (:func:`~blindface._outputs.check_output`). A model fitted on another embedder's
+    stores than SFace is refused unless ``allow_embedder_mismatch``.
     """
+    inputs = [] if isinstance(model, Blinder) else [("--model", model)]
+    check_output(
+        out, what="ONNX recognizer", folder=False, ours=_onnx.is_blindface_onnx, inputs=inputs
+    )
     blinder = model if isinstance(model, Blinder) else load(model)
+    embedder = (blinder.fitted_on_ or {}).get("embedder")
+    if embedder and embedder["embedder"] != "sface" and not allow_embedder_mismatch:
+        raise EmbedderMismatchError(
+            f"the model was fitted on {describe_identity(embedder)} embeddings, but the exported "
+            "recognizer is SFace: fit the model on SFace stores, or pass "
+            "--allow-embedder-mismatch if you know they are compatible"
+        )
     if blinder.n_features_in_ != 128:
         raise ValueError(
             f"the model was fitted on {blinder.n_features_in_}-d embeddings, but SFace gives "

@@ -14,6 +14,8 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from blindface._io import write_atomic
+from blindface._onnxruntime import inference_session
+from blindface._safe_read import read_bounded
 from blindface.faces import sface_model_paths
 
 INPUT_NAME = "embedding"
@@ -21,6 +23,7 @@ OUTPUT_NAME = "blinded"
 FACE_INPUT_NAME = "face"
 DEFAULT_OPSET = 17
 _ACTIVATION_OPS = {"relu": "Relu", "tanh": "Tanh"}
+_MAX_ONNX_BYTES = 2 << 30  # protobuf's own limit
 
 Layer = tuple[np.ndarray, np.ndarray, str]
 
@@ -78,6 +81,15 @@ def save_onnx(model: onnx.ModelProto, path: str | os.PathLike) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, model.SerializeToString())
     return path
+
+
+def is_blindface_onnx(path: Path) -> bool:
+    """Whether ``path`` is an ONNX file blindface wrote (one an export may replace)."""
+    try:
+        data = read_bounded(path, "ONNX file", limit=_MAX_ONNX_BYTES)
+        return onnx.load_model_from_string(data).producer_name == "blindface"
+    except Exception:  # anything unreadable is not ours
+        return False
 
 
 def sface_recognizer_path() -> Path:
@@ -142,13 +154,10 @@ def check_recognizer(
     """Run the recognizer ``graph`` with onnxruntime on two probe faces and compare it with the
     Python path (SFace in OpenCV, L2 normalisation, ``transform``); raise a ``ValueError``
     saying what differs."""
-    import cv2  # lazy: OpenCV and onnxruntime are needed by this check only
-    import onnxruntime as ort
+    import cv2  # lazy: OpenCV is needed by this check only
 
     try:
-        session = ort.InferenceSession(
-            graph.SerializeToString(), providers=["CPUExecutionProvider"]
-        )
+        session = inference_session(graph.SerializeToString())
     except Exception as err:  # onnxruntime raises its own error types
         raise ValueError(f"onnxruntime cannot run the recognizer graph: {err}") from None
     net = cv2.dnn.readNetFromONNX(str(sface_path))

@@ -25,7 +25,7 @@ import hashlib
 import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -33,15 +33,21 @@ from typing import Any, Literal
 import numpy as np
 import safetensors.numpy
 
-from blindface._io import write_atomic
+from blindface._io import write_atomic, write_folder
+from blindface._json import loads_bounded, read_json
+from blindface._outputs import Inputs, check_output
+from blindface._provenance import check_fitted_on
+from blindface._safe_read import check_regular_file, read_bounded
 from blindface._version import __version__
-from blindface.blinding._params import ParamError, coerce
+from blindface.blinding._params import ParamError, Range, check_values, coerce
 
 __all__ = [
     "CONFIG_NAME",
+    "CURVES_NAME",
     "FORMAT",
     "FORMAT_VERSION",
     "WEIGHTS_NAME",
+    "check_model_folder",
     "ModelError",
     "ModelSchema",
     "SavedModel",
@@ -53,6 +59,8 @@ FORMAT = "blindface-blinding"
 FORMAT_VERSION = 2
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "weights.safetensors"
+#: The training curves `blindface fit` writes beside an iterative method's model.
+CURVES_NAME = "training_curves.png"
 _METADATA_KEY = "blindface"
 _CONFIG_KEYS = (
     "format",
@@ -66,6 +74,16 @@ _CONFIG_KEYS = (
     "weights_sha256",
 )
 _MAX_WEIGHTS_BYTES = 1 << 30
+_MAX_CONFIG_BYTES = 1 << 20
+#: the safetensors header (array offsets, and the metadata with the labels and the history)
+_MAX_HEADER_BYTES = 8 << 20
+#: bounds on fitted labels: every label's length, and count x longest (NumPy stores labels at the
+#: width of the longest, so one long label among many would cost count x length x 4 bytes)
+MAX_LABEL_CHARS = 256
+MAX_LABEL_CELLS = 16 << 20
+#: bounds on a training history: records, entries per record, characters per key or string
+MAX_RECORDS = 100_000
+MAX_RECORD_ENTRIES = 64
 
 #: how a fitted attribute that is not an array is stored (in the safetensors metadata)
 AttributeKind = Literal["labels", "records", "int", "float"]
@@ -81,13 +99,15 @@ class ModelError(ValueError):
 class ModelSchema:
     """What a method's saved model holds.
 
-    ``params`` maps each constructor parameter to its type hint; ``arrays`` each fitted array to
+    ``params`` maps each constructor parameter to its type hint, ``ranges`` some of them to
+    their :class:`~blindface.blinding._params.Range`; ``arrays`` each fitted array to
     its expected shape (a list of arrays, such as a network's layers, is saved as ``name.0``,
     ``name.1``, ... and listed in ``array_lists``); ``attributes`` each other fitted attribute to
     its kind.
     """
 
     params: Mapping[str, Any]
+    ranges: Mapping[str, Range] = field(default_factory=dict)
     arrays: Mapping[str, Shape] = field(default_factory=dict)
     array_lists: tuple[str, ...] = ()
     attributes: Mapping[str, AttributeKind] = field(default_factory=dict)
@@ -95,7 +115,8 @@ class ModelSchema:
 
 @dataclass(frozen=True)
 class SavedModel:
-    """A model as stored: method, parameters, dimensions and fitted state."""
+    """A model as stored: method, parameters, dimensions and fitted state; and what it was
+    fitted on (see :mod:`blindface._provenance`; None when fitted from arrays)."""
 
     method: str
     params: dict[str, Any]
@@ -103,16 +124,25 @@ class SavedModel:
     n_features_out: int
     arrays: dict[str, np.ndarray | list[np.ndarray]]
     attributes: dict[str, Any]
+    fitted_on: dict[str, Any] | None = None
 
 
-def write_model(directory: str | os.PathLike[str], model: SavedModel, schema: ModelSchema) -> Path:
-    """Write ``model`` into ``directory`` (created if needed); return the directory.
+def write_model(
+    directory: str | os.PathLike[str],
+    model: SavedModel,
+    schema: ModelSchema,
+    *,
+    extra: Callable[[Path], object] | None = None,
+) -> Path:
+    """Write ``model`` as the folder ``directory``, atomically; return the directory.
 
-    Raises :class:`ModelError` for non-finite weights or state that does not fit ``schema``.
+    ``extra(folder)`` writes further files into it (training curves) within the same atomic
+    write: a failure (a full disk) leaves no partial model. Raises :class:`ModelError` for
+    non-finite weights or state that does not fit ``schema``, and
+    :class:`~blindface._outputs.OutputError` for a ``directory`` that holds anything but a
+    model (:func:`check_model_folder`).
     """
-    directory = Path(directory)
-    if directory.exists() and not directory.is_dir():
-        raise ModelError(f"{directory} exists and is not a folder: a model is saved as a folder")
+    directory = check_model_folder(directory)
     problems = _check_model(model, schema)
     if problems:
         raise ModelError(f"cannot save the {model.method} model to {directory}: {problems[0]}")
@@ -124,6 +154,8 @@ def write_model(directory: str | os.PathLike[str], model: SavedModel, schema: Mo
             tensors[name] = np.ascontiguousarray(value)
     attributes = {name: _attribute_to_json(value) for name, value in model.attributes.items()}
     metadata = {"format": FORMAT, "method": model.method, "attributes": attributes}
+    if model.fitted_on is not None:
+        metadata["fitted_on"] = model.fitted_on
     blob = safetensors.numpy.save(
         tensors, metadata={_METADATA_KEY: json.dumps(metadata, sort_keys=True)}
     )
@@ -138,10 +170,34 @@ def write_model(directory: str | os.PathLike[str], model: SavedModel, schema: Mo
         "weights_file": WEIGHTS_NAME,
         "weights_sha256": hashlib.sha256(blob).hexdigest(),
     }
-    write_atomic(directory / WEIGHTS_NAME, blob)
     text = json.dumps(config, indent=1, allow_nan=False) + "\n"
-    write_atomic(directory / CONFIG_NAME, text.encode("utf-8"))
-    return directory
+
+    def fill(folder: Path) -> None:
+        write_atomic(folder / WEIGHTS_NAME, blob)
+        write_atomic(folder / CONFIG_NAME, text.encode("utf-8"))
+        if extra is not None:
+            extra(folder)
+
+    return write_folder(directory, fill)
+
+
+def check_model_folder(directory: str | os.PathLike[str], inputs: Inputs = ()) -> Path:
+    """:func:`~blindface._outputs.check_output` for a model folder: it may hold only what a
+    model folder holds (a blindface ``config.json``, the weights, the training curves), and
+    not be or hold one of ``inputs``."""
+    return check_output(
+        directory, what="model folder", folder=True, ours=_model_entry, inputs=inputs
+    )
+
+
+def _model_entry(entry: Path) -> bool:
+    if entry.name == CONFIG_NAME:
+        try:
+            config = read_json(entry, "model config", max_bytes=_MAX_CONFIG_BYTES)
+        except (OSError, ValueError):
+            return False
+        return isinstance(config, dict) and config.get("format") == FORMAT
+    return entry.name in (WEIGHTS_NAME, CURVES_NAME) and entry.is_file()
 
 
 def read_model(path: str | os.PathLike[str], schemas: Mapping[str, ModelSchema]) -> SavedModel:
@@ -154,11 +210,13 @@ def read_model(path: str | os.PathLike[str], schemas: Mapping[str, ModelSchema])
     path = Path(path)
     directory = path.parent if path.is_file() else path
     config_path = directory / CONFIG_NAME
-    if not config_path.is_file():
+    try:
+        check_regular_file(config_path, "model config", error=ModelError)
+    except FileNotFoundError:
         raise FileNotFoundError(
             f"no saved blinding model at {path}: expected a folder with {CONFIG_NAME} and "
             f"{WEIGHTS_NAME} (written by model.save(folder))"
-        )
+        ) from None
     config = _read_config(config_path)
     method = config["method"]
     if method not in schemas:
@@ -168,11 +226,9 @@ def read_model(path: str | os.PathLike[str], schemas: Mapping[str, ModelSchema])
             + (": load it with blindface.load(path)" if len(schemas) == 1 else "")
         )
     schema = schemas[method]
-    params = _check_params(config["params"], schema, config_path)
+    params = _check_params(config["params"], method, schema, config_path)
     weights_path = _weights_path(directory, config["weights_file"], config_path)
-    if weights_path.stat().st_size > _MAX_WEIGHTS_BYTES:
-        raise ModelError(f"{weights_path}: larger than {_MAX_WEIGHTS_BYTES} bytes")
-    blob = weights_path.read_bytes()
+    blob = read_bounded(weights_path, "model weights", limit=_MAX_WEIGHTS_BYTES, error=ModelError)
     if hashlib.sha256(blob).hexdigest() != config["weights_sha256"]:
         raise ModelError(
             f"{weights_path} does not match {config_path} (checksum differs): the model is "
@@ -188,6 +244,7 @@ def read_model(path: str | os.PathLike[str], schemas: Mapping[str, ModelSchema])
         n_features_out=config["n_features_out"],
         arrays=_collect_arrays(tensors, schema, weights_path),
         attributes=_read_attributes(metadata.get("attributes"), schema, weights_path),
+        fitted_on=_read_fitted_on(metadata.get("fitted_on"), weights_path),
     )
     problems = _check_model(model, schema)
     if problems:
@@ -199,10 +256,7 @@ def read_model(path: str | os.PathLike[str], schemas: Mapping[str, ModelSchema])
 
 
 def _read_config(config_path: Path) -> dict[str, Any]:
-    try:
-        config = json.loads(config_path.read_text(encoding="utf-8"), parse_constant=_no_constant)
-    except (UnicodeDecodeError, ValueError) as err:
-        raise ModelError(f"{config_path} is corrupt (not valid JSON): {err}") from None
+    config = read_json(config_path, "model config", max_bytes=_MAX_CONFIG_BYTES, error=ModelError)
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise ModelError(f"{config_path} is not a blindface blinding model config")
     version = config.get("format_version")
@@ -239,23 +293,23 @@ def _read_config(config_path: Path) -> dict[str, Any]:
     return config
 
 
-def _no_constant(name: str) -> None:
-    raise ValueError(f"{name} is not allowed in a model config")
-
-
-def _check_params(params: dict[str, Any], schema: ModelSchema, config_path: Path) -> dict:
+def _check_params(
+    params: dict[str, Any], method: str, schema: ModelSchema, config_path: Path
+) -> dict:
     unknown = sorted(set(params) - set(schema.params))
     if unknown:
         raise ModelError(
             f"{config_path}: unknown parameter(s) {unknown}; the method declares "
             f"{', '.join(schema.params)}"
         )
-    out = {}
-    for name, value in params.items():
-        try:
-            out[name] = coerce(value, schema.params[name], name)
-        except ParamError as err:
-            raise ModelError(f"{config_path}: parameter {err}") from None
+    try:
+        out = {name: coerce(value, schema.params[name], name) for name, value in params.items()}
+    except ParamError as err:
+        raise ModelError(f"{config_path}: parameter {err}") from None
+    try:
+        check_values(method, out, schema.params, schema.ranges)
+    except ParamError as err:
+        raise ModelError(f"{config_path}: {err}") from None
     return out
 
 
@@ -290,10 +344,13 @@ def _param_to_json(value: Any) -> Any:
 def _read_weights(blob: bytes, weights_path: Path) -> tuple[dict[str, np.ndarray], dict]:
     """The arrays and the decoded metadata of a safetensors file, every array float32."""
     size = int.from_bytes(blob[:8], "little") if len(blob) >= 8 else -1
+    where = f"{weights_path} (header)"
     try:
-        if not 0 < size <= len(blob) - 8:
-            raise ValueError("the header length does not fit the file")
-        header = json.loads(blob[8 : 8 + size])
+        if not 0 < size <= min(len(blob) - 8, _MAX_HEADER_BYTES):
+            raise ValueError(
+                f"the header length {size} does not fit the file (at most {_MAX_HEADER_BYTES})"
+            )
+        header = loads_bounded(blob[8 : 8 + size], where, max_bytes=size, error=ModelError)
         if not isinstance(header, dict):
             raise ValueError("the header is not a JSON object")
         raw = header.pop("__metadata__", None) or {}
@@ -303,7 +360,10 @@ def _read_weights(blob: bytes, weights_path: Path) -> tuple[dict[str, np.ndarray
         if bad:
             raise ModelError(f"{weights_path}: arrays {bad} are not float32")
         tensors = safetensors.numpy.load(blob)
-        metadata = json.loads(raw.get(_METADATA_KEY, "{}"))
+        text = raw.get(_METADATA_KEY, "{}")
+        if not isinstance(text, str):
+            raise ValueError("its metadata is not a string")
+        metadata = loads_bounded(text, where, max_bytes=size, allow_nan=True, error=ModelError)
     except ModelError:
         raise
     except Exception as err:  # safetensors and json raise their own error types
@@ -382,11 +442,50 @@ def _read_attributes(raw: Any, schema: ModelSchema, weights_path: Path) -> dict[
         )
     out = {}
     for name, kind in schema.attributes.items():
+        too_large = _too_large(raw[name], kind)
+        if too_large:
+            raise ModelError(
+                f"{weights_path}: fitted attribute {name} {too_large}; a blindface model never "
+                "holds that much: the file is damaged or not from blindface"
+            )
         value = _attribute_from_json(raw[name], kind)
         if value is None:
             raise ModelError(f"{weights_path}: fitted attribute {name} is not a valid {kind} value")
         out[name] = value
     return out
+
+
+def _read_fitted_on(raw: Any, weights_path: Path) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    problem = check_fitted_on(raw)
+    if problem:
+        raise ModelError(f"{weights_path}: {problem}")
+    return raw
+
+
+def _too_large(value: Any, kind: AttributeKind) -> str | None:
+    """How a labels or records value exceeds the bounds on what a model may hold, or None."""
+    if not isinstance(value, list):
+        return None
+    if kind == "labels":
+        texts = [v for v in value if isinstance(v, str)]
+        longest = max(map(len, texts), default=0)
+        if longest > MAX_LABEL_CHARS:
+            return f"holds a label of {longest:,} characters (at most {MAX_LABEL_CHARS})"
+        if len(value) * max(longest, 1) > MAX_LABEL_CELLS:
+            return f"holds {len(value):,} labels of up to {longest} characters (too many)"
+    elif kind == "records":
+        if len(value) > MAX_RECORDS:
+            return f"holds {len(value):,} records (at most {MAX_RECORDS:,})"
+        for record in value:
+            if isinstance(record, dict) and len(record) > MAX_RECORD_ENTRIES:
+                return f"holds a record of {len(record):,} entries (at most {MAX_RECORD_ENTRIES})"
+            texts = [*record, *record.values()] if isinstance(record, dict) else []
+            longest = max((len(t) for t in texts if isinstance(t, str)), default=0)
+            if longest > MAX_LABEL_CHARS:
+                return f"holds a string of {longest:,} characters (at most {MAX_LABEL_CHARS})"
+    return None
 
 
 def _attribute_from_json(value: Any, kind: AttributeKind) -> Any:
@@ -401,7 +500,8 @@ def _attribute_from_json(value: Any, kind: AttributeKind) -> Any:
             return None
         if all(isinstance(v, str) for v in value):
             return np.array(value, dtype=str)
-        return np.array(value, dtype=np.int64) if all(_is_int(v) for v in value) else None
+        fits = all(_is_int(v) and -(2**63) <= v < 2**63 for v in value)
+        return np.array(value, dtype=np.int64) if fits else None
     records_ok = isinstance(value, list) and all(
         isinstance(r, dict)
         and all(isinstance(v, int | float | str) or v is None for v in r.values())

@@ -15,6 +15,7 @@ import torch
 from sklearn.utils import check_random_state
 from torch.nn import functional as F
 
+from blindface.blinding import _params as P
 from blindface.blinding._base import Blinder, FitInput, Layer, fold
 from blindface.blinding.formats._persistence import AttributeKind, Shape
 from blindface.blinding.methods._invariant import _distillation, _eraser, _people
@@ -113,6 +114,25 @@ class WithinPersonCollapse(Blinder):
     _normalize_output: ClassVar[bool] = True
     weighs_sources: ClassVar[bool] = True
 
+    _param_ranges: ClassVar[Mapping[str, P.Range]] = {
+        "hidden_layer_sizes": P.layers(),
+        "collapse_weight": P.WEIGHT,
+        "expression_pair_weight": P.WEIGHT,
+        "identity_weight": P.WEIGHT,
+        "dependence_weight": P.WEIGHT,
+        "ridge": P.Range(0, 1e6, low_open=True),
+        "max_iter": P.Range(1, P.MAX_EPOCHS),
+        "steps_per_iter": P.Range(1, P.MAX_STEPS),
+        "max_passes": P.Range(0, 10_000, low_open=True),
+        "learning_rate": P.LEARNING_RATE,
+        # a batch is batch_people x images_per_person rows: at most 65,536, as P.BATCH_SIZE
+        "batch_people": P.Range(4, 4096),
+        "images_per_person": P.Range(2, 16),
+        "validation_fraction": P.FRACTION,
+        "verbose": P.VERBOSE,
+        "random_state": P.SEED,
+    }
+
     def __init__(
         self,
         *,
@@ -153,16 +173,6 @@ class WithinPersonCollapse(Blinder):
     def _fit(self, data: FitInput) -> None:
         if data.n_features < 2:
             raise ValueError("WithinPersonCollapse needs embeddings of at least 2 dimensions")
-        if not 0.0 < self.validation_fraction < 1.0:
-            raise ValueError(
-                f"validation_fraction must be in (0, 1), got {self.validation_fraction}"
-            )
-        if self.batch_people < 4 or self.images_per_person < 2 or self.steps_per_iter < 1:
-            raise ValueError(
-                "batch_people must be >= 4, images_per_person >= 2 and steps_per_iter >= 1"
-            )
-        if not self.max_passes > 0 or self.ridge <= 0:
-            raise ValueError("max_passes and ridge must be > 0")
         rng = check_random_state(self.random_state)
         with _training.seeded(rng.randint(2**31 - 1)):
             trainer = _Trainer(self, data, rng)

@@ -9,6 +9,7 @@ import numpy as np
 from sklearn.svm import LinearSVC
 from sklearn.utils import check_random_state
 
+from blindface.blinding import _params as P
 from blindface.blinding._base import AffineBlinder, FitInput
 from blindface.blinding._validation import split_rows
 from blindface.blinding.formats._persistence import AttributeKind
@@ -82,6 +83,14 @@ class INLP(AffineBlinder):
 
     _min_per_class: ClassVar[int] = 2
 
+    _param_ranges: ClassVar[Mapping[str, P.Range]] = {
+        "max_iter": P.Range(1, P.MAX_WIDTH),
+        "tolerance": P.Range(0, 1),
+        "C": P.Range(0, 1e6, low_open=True),
+        "validation_fraction": P.FRACTION,
+        "random_state": P.SEED,
+    }
+
     def __init__(
         self,
         *,
@@ -99,8 +108,6 @@ class INLP(AffineBlinder):
 
     def _fit(self, data: FitInput) -> None:
         """Fit the projection on the rows of ``X`` that have an ``expression`` label."""
-        if self.max_iter < 1:
-            raise ValueError(f"max_iter must be at least 1, got {self.max_iter}")
         expr, d = data.expression, data.n_features
         rng = check_random_state(self.random_state)
         rows = np.flatnonzero(expr.present)

@@ -17,6 +17,7 @@ import torch
 from sklearn.utils import check_random_state
 from torch.nn import functional as F
 
+from blindface.blinding import _params as P
 from blindface.blinding._base import Blinder, FitInput, Layer, fold
 from blindface.blinding._eraser import fit_eraser
 from blindface.blinding.formats._persistence import AttributeKind, Shape
@@ -119,6 +120,20 @@ class ExpressionInvariantMap(Blinder):
         "n_iter_": "int",
     }
     _normalize_output: ClassVar[bool] = True
+
+    _param_ranges: ClassVar[Mapping[str, P.Range]] = {
+        "hidden_layer_sizes": P.layers(),
+        "invariance_weight": P.WEIGHT,
+        "identity_weight": P.WEIGHT,
+        "max_iter": P.Range(1, P.MAX_EPOCHS),
+        "steps_per_iter": P.Range(1, P.MAX_STEPS),
+        "max_passes": P.Range(0, 10_000, low_open=True),
+        "learning_rate": P.LEARNING_RATE,
+        "batch_size": P.BATCH_SIZE,
+        "validation_fraction": P.FRACTION,
+        "verbose": P.VERBOSE,
+        "random_state": P.SEED,
+    }
 
     def __init__(
         self,

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
+from blindface.blinding import _params as P
 from blindface.blinding._base import AffineBlinder, FitInput
 from blindface.blinding._eraser import leace_eraser
 from blindface.blinding._streaming import MomentStatistics
@@ -69,6 +70,11 @@ class LEACE(AffineBlinder):
         "proj_left_": ("in", None),
         "proj_right_": ("in", None),
         "mean_": ("in",),
+    }
+
+    _param_ranges: ClassVar[Mapping[str, P.Range]] = {
+        "method": P.Range(choices=("leace", "orth")),
+        "svd_tol": P.Range(0, 1),
     }
 
     def __init__(

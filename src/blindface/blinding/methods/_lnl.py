@@ -16,6 +16,7 @@ from sklearn.utils import check_random_state
 from torch import nn
 from torch.nn import functional as F
 
+from blindface.blinding import _params as P
 from blindface.blinding._base import Blinder, FitInput, Layer
 from blindface.blinding._validation import Labels, require_classes, split_rows
 from blindface.blinding.formats._persistence import AttributeKind
@@ -164,6 +165,30 @@ class LearningNotToLearn(Blinder):
         "n_iter_": "int",
     }
 
+    _param_ranges: ClassVar[Mapping[str, P.Range]] = {
+        "primary": P.Range(choices=PRIMARY_TASKS),
+        "hidden_layer_sizes": P.layers(),
+        "activation": P.Range(choices=ACTIVATIONS),
+        "primary_head": P.Range(choices=HEADS),
+        "cosine_scale": P.Range(0, 1000, low_open=True),
+        "emotion_hidden": P.layers(),
+        "entropy_weight": P.WEIGHT,
+        "mu": P.WEIGHT,
+        "similarity_weight": P.WEIGHT,
+        "grl_schedule": P.Range(choices=SCHEDULES),
+        "max_iter": P.Range(1, P.MAX_EPOCHS),
+        "min_steps": P.Range(1, P.MAX_STEPS),
+        "learning_rate": P.LEARNING_RATE,
+        "batch_size": P.BATCH_SIZE,
+        "validation_fraction": P.FRACTION,
+        "emotion_weight": P.WEIGHT,
+        "gaussian_mi_weight": P.WEIGHT,
+        "mi_shrinkage": P.Range(0, 1),
+        "patience": P.Range(0, P.MAX_EPOCHS),
+        "verbose": P.VERBOSE,
+        "random_state": P.SEED,
+    }
+
     def __init__(
         self,
         *,
@@ -228,21 +253,11 @@ class LearningNotToLearn(Blinder):
         primary head, rows with an expression train the emotion head; all feed the entropy term.
         ``source`` is accepted for the common signature and not used.
         """
-        for name, value, allowed in (
-            ("primary", self.primary, PRIMARY_TASKS),
-            ("grl_schedule", self.grl_schedule, SCHEDULES),
-            ("primary_head", self.primary_head, HEADS),
-            ("activation", self.activation, ACTIVATIONS),
-        ):
-            if value not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
         data = self._validate_fit(
             X, expression, subject, per_class=2, others={"gender": gender, "ethnicity": ethnicity}
         )
         primary = data.subject if self.primary == "subject" else data.others[self.primary]
         require_classes(primary, f"{self.primary} (primary={self.primary!r})")
-        if self.min_steps < 1:
-            raise ValueError(f"min_steps must be at least 1, got {self.min_steps}")
         rng = check_random_state(self.random_state)
         trainer = _Trainer(self, data, primary, rng)
         with _training.seeded(rng.randint(2**31 - 1)):

@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from torch.nn import functional as F
 
+from blindface.blinding import _params as P
 from blindface.blinding._base import AffineBlinder, FitInput, fold
 from blindface.blinding._validation import check_embeddings, split_rows
 from blindface.blinding.formats._persistence import AttributeKind, Shape
@@ -174,6 +175,27 @@ class SensitiveNets(AffineBlinder):
     }
     _normalize_output: ClassVar[bool] = True
     _min_per_class: ClassVar[int] = 2
+
+    _param_ranges: ClassVar[Mapping[str, P.Range]] = {
+        "hidden_layer_sizes": P.layers(min_items=1),
+        "margin": P.Range(0, 10),
+        "triplet_weight": P.WEIGHT,
+        "neutral_weight": P.WEIGHT,
+        "class_mean_weight": P.WEIGHT,
+        "similarity_weight": P.WEIGHT,
+        "neutral_target": P.Range(0, 1),
+        "classifier_hidden": P.layers(),
+        "max_iter": P.Range(1, P.MAX_EPOCHS),
+        "epochs": P.Range(1, P.MAX_EPOCHS),
+        "min_steps": P.Range(0, P.MAX_STEPS),
+        "classifier_epochs": P.Range(1, P.MAX_EPOCHS),
+        "learning_rate": P.LEARNING_RATE,
+        "batch_size": P.BATCH_SIZE,
+        "validation_fraction": P.FRACTION,
+        "patience": P.Range(0, P.MAX_EPOCHS),
+        "verbose": P.VERBOSE,
+        "random_state": P.SEED,
+    }
 
     def __init__(
         self,

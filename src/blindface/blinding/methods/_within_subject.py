@@ -8,6 +8,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from blindface.blinding import _params as P
 from blindface.blinding._base import AffineBlinder, FitInput
 from blindface.blinding._streaming import MomentStatistics
 from blindface.blinding._validation import require_counts
@@ -91,6 +92,8 @@ class WithinSubjectProjection(AffineBlinder):
         "classes_": "labels",
         "n_subjects_": "int",
     }
+
+    _param_ranges: ClassVar[Mapping[str, P.Range]] = {"n_components": P.Range(1, 65_536)}
 
     def __init__(self, *, n_components: int | None = None) -> None:
         self.n_components = n_components
