@@ -9,6 +9,7 @@ The same attack functions serve ``blindface audit``.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -88,6 +89,18 @@ class TaskRows:
 
     def __len__(self) -> int:
         return len(self.y)
+
+
+def rows_digest(*arrays: np.ndarray) -> str:
+    """A short hash of scored rows (indices, labels, embeddings): a cache key that changes
+    whenever the sample does, not only when its size does."""
+    digest = hashlib.sha256()
+    for array in arrays:
+        values = np.asarray(array)
+        if values.dtype == object:
+            values = values.astype(str)
+        digest.update(np.ascontiguousarray(values).tobytes())
+    return digest.hexdigest()[:16]
 
 
 def task_rows(
@@ -383,7 +396,8 @@ class Evaluator:
         if images is None:
             return []
         faces, people = images
-        key = f"identity|{name}|{len(faces.X)}|{rep.key}|{self.settings.n_bootstrap}"
+        key = f"identity|{name}|{rows_digest(faces.index, people, faces.X)}|{rep.key}|"
+        key += str(self.settings.n_bootstrap)
 
         def compute() -> dict[str, Any]:
             rows = operating_point(
@@ -447,7 +461,7 @@ class Evaluator:
         groups = np.array([f"{task.dataset}:{i}" for i in known])
         faces = Faces(task.dataset, known, emb.X[known])
         kwargs = self._kwargs(task.probes, False)
-        base = f"attribute|{task.name}|{len(known)}"
+        base = f"attribute|{task.name}|{rows_digest(known, y, faces.X)}"
         before = self.cache.scores(f"{base}|x", lambda: attack(faces.X, y, groups, **kwargs))
         after = self.cache.scores(
             f"{base}|{rep.key}", lambda: attack(rep(faces), y, groups, **kwargs)
