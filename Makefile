@@ -20,8 +20,9 @@ lint:  ## what .pre-commit-config.yaml runs (ruff, ruff format, codespell), and 
 	$(VENV)/bin/codespell src tests benchmarks docs README.md CHANGELOG.md
 	$(VENV)/bin/pyright
 
-docs:  ## docs/cli/*.md from the command line's --help (tests/test_cli_docs.py checks they match)
+docs:  ## docs/cli/*.md from the --help, README's results from docs/results/results.json (tests check both)
 	$(VENV)/bin/python docs/cli/generate.py
+	$(VENV)/bin/python docs/readme_results.py
 
 bench:  ## the speed benchmarks; they write benchmarks/results/*.json
 	$(VENV)/bin/python benchmarks/embed_throughput.py

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -218,3 +220,18 @@ def test_tar_at_far_on_all_pairs_and_the_loss_interval():
     # a small set reports the smallest FAR it can estimate instead
     small = operating_point(X[:40], X[:40], subject[:40], n_resamples=10)
     assert len(small) == 1 and small[0]["far"] > 1e-3
+
+
+def test_a_tuned_mlp_fits_a_twenty_image_audit_without_failed_fits():
+    """One happy and one neutral photo of 10 people: the MLP's early-stopping split (10 %)
+    cannot hold both classes, so the probe trains without it instead of failing its fits."""
+    rng = np.random.default_rng(0)
+    y = np.tile(["happy", "neutral"], 10)
+    X = rng.normal(size=(20, 8)) + (y == "happy")[:, None]
+    groups = np.repeat(np.arange(10), 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scores = attack(
+            X, y, groups, probes=("mlp",), n_splits=2, tune=True, random_state=0, n_jobs=1
+        )
+    assert scores.balanced_accuracy("mlp") >= 50.0

@@ -138,6 +138,17 @@ def _feasible(grid: Grid, n_train: int) -> Grid:
     return out
 
 
+def _fits_small_sets(estimator: Any, n_train: int, n_classes: int) -> Any:
+    """``estimator`` without early stopping where its validation split (10 %) of ``n_train``
+    rows could not hold one row per class (an MLP on a 20-image audit would fail to fit)."""
+    params = estimator.get_params()
+    if params.get("clf__early_stopping"):
+        held = int(params.get("clf__validation_fraction", 0.1) * n_train)
+        if held < n_classes:
+            estimator.set_params(clf__early_stopping=False)
+    return estimator
+
+
 def fit_probe(
     name: str,
     grid: Grid | None,
@@ -148,6 +159,7 @@ def fit_probe(
 ) -> tuple[Any, dict[str, Any]]:
     """Probe ``name`` trained on ``(X, y)``, tuned by inner CV (grouped by ``groups``) when
     ``grid`` has choices; the fitted estimator and the chosen hyper-parameters."""
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.model_selection import GridSearchCV
 
     estimator = make_probe(name, random_state)
@@ -155,13 +167,17 @@ def fit_probe(
         # Inner folds grouped by person cannot always hold every class; a probe that sees too
         # few examples of a class is exactly what a small evaluation set gives an attacker.
         warnings.filterwarnings("ignore", message="The least populated class")
+        # an attacker keeps a probe that ran out of iterations: it is still the attack
+        warnings.filterwarnings("ignore", category=ConvergenceWarning)
         if grid and any(len(v) > 1 for v in grid.values()):
             splits = list(inner_cv(y, groups, random_state).split(X, y, groups))
             fold_train = min(len(fit) for fit, _ in splits)
+            estimator = _fits_small_sets(estimator, fold_train, len(np.unique(y)))
             search = GridSearchCV(estimator, _feasible(grid, fold_train), cv=splits, n_jobs=1)
             search.fit(X, y, groups=groups)
             return search.best_estimator_, dict(search.best_params_)
         params = {k: v[0] for k, v in (grid or {}).items()}
+        estimator = _fits_small_sets(estimator, len(y), len(np.unique(y)))
         return estimator.set_params(**params).fit(X, y), params
 
 
