@@ -19,9 +19,18 @@ SOURCE = Path(blindface.__file__).parent
 #: Bottom to top; a package may import its own modules and the packages of lower layers only.
 LAYERS: tuple[frozenset[str], ...] = (
     # foundations: the atomic writer, random streams, threat views on arrays, the bounded
-    # reader, embedder identity, onnxruntime sessions
+    # reader, embedder identity, onnxruntime sessions, progress bars
     frozenset(
-        {"_io", "_seeds", "_version", "threats", "_safe_read", "_provenance", "_onnxruntime"}
+        {
+            "_io",
+            "_seeds",
+            "_version",
+            "threats",
+            "_safe_read",
+            "_provenance",
+            "_onnxruntime",
+            "_progress",
+        }
     ),
     frozenset({"_json", "_outputs"}),  # on the foundations: bounded JSON, the output guard
     frozenset({"datasets", "faces", "evaluation", "testing"}),  # tables, faces, arrays

@@ -15,6 +15,7 @@ from blindface._version import __version__
 _LAZY = {
     "SensitiveNets": "blindface.blinding",
     "LearningNotToLearn": "blindface.blinding",
+    "LearningNotToLearnEndToEnd": "blindface.blinding",
     "LEACE": "blindface.blinding",
     "ExpressionInvariantMap": "blindface.blinding",
     "INLP": "blindface.blinding",
@@ -27,6 +28,7 @@ __all__ = [
     "INLP",
     "LEACE",
     "LearningNotToLearn",
+    "LearningNotToLearnEndToEnd",
     "SensitiveNets",
     "WithinSubjectProjection",
     "__version__",
@@ -39,6 +41,7 @@ if TYPE_CHECKING:  # pragma: no cover
         LEACE,
         ExpressionInvariantMap,
         LearningNotToLearn,
+        LearningNotToLearnEndToEnd,
         SensitiveNets,
         WithinSubjectProjection,
         load,

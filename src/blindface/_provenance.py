@@ -13,8 +13,8 @@ and a store written without an embedder name (``write_store`` without metadata) 
 where one side is unknown nothing can be compared, and nothing is.
 
 Settings that change how fast embeddings are computed, not what they are
-(:data:`EXECUTION_SETTINGS`), and the path of an ``onnx:PATH`` recognizer (its weights hash
-identifies it) are left out of the comparison.
+(:data:`EXECUTION_SETTINGS`), and the path of an ``onnx:PATH`` recognizer or a
+``blinded:MODEL_DIR`` model (its weights hash identifies it) are left out of the comparison.
 """
 
 from __future__ import annotations
@@ -99,8 +99,14 @@ def _differences(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
     return out
 
 
+#: Embedders named after a file or folder: the weights hash, not the path, says which one.
+_PATH_NAMED = ("onnx:", "blinded:")
+
+
 def _kind(name: str) -> str:
-    return "onnx" if name.startswith("onnx:") else name
+    """What kind of embedder ``name`` is: itself, or the prefix of a path-named one."""
+    prefix = next((p for p in _PATH_NAMED if name.startswith(p)), None)
+    return prefix[:-1] if prefix else name
 
 
 def _is_path_setting(identity: Mapping[str, Any], key: str) -> bool:

@@ -25,7 +25,7 @@ import pandas as pd
 from blindface._io import save_figure, write_folder, write_json, write_text
 from blindface._outputs import Inputs, check_output
 from blindface._provenance import OverlapWarning, check_same_embedder, common_identity, identity_of
-from blindface.blinding import Blinder, load
+from blindface.blinding import Blinder, RecognizerBlinder, load
 from blindface.datasets import NEUTRAL
 from blindface.evaluation import (
     PROBES,
@@ -221,6 +221,12 @@ def _check_models(
     blinders = []
     for path in models:
         model = load(path)
+        if isinstance(model, RecognizerBlinder):
+            raise AuditError(
+                f"the model {path} retrained the recognizer ({type(model).__name__}): it "
+                "blinds images, not these embeddings; embed the images with "
+                f"`blindface embed --embedder blinded:{path}` and audit that store"
+            )
         fitted_on = model.fitted_on_ or {}
         check_same_embedder(
             fitted_on.get("embedder"),

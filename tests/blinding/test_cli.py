@@ -153,6 +153,10 @@ def test_params_parse_by_declared_type():
     assert _parse_params(["hidden_layer_sizes=16,16"], "lnl_frozen") == {
         "hidden_layer_sizes": (16, 16)
     }
+    assert _parse_params(["cut=54", "emotion_hidden=()"], "lnl") == {
+        "cut": 54,
+        "emotion_hidden": (),
+    }
     assert _parse_params(["tolerance=none", "C=2"], "inlp") == {"tolerance": None, "C": 2.0}
 
 

@@ -11,11 +11,13 @@ from blindface.blinding import (
     INLP,
     LEACE,
     METHODS,
+    RECOGNIZERS,
     LearningNotToLearn,
     MomentStatistics,
     SensitiveNets,
     WithinSubjectProjection,
     accumulate,
+    all_methods,
     fit_statistics,
     fit_streaming,
     register,
@@ -45,8 +47,12 @@ def test_registry_names_kinds_and_descriptions():
             assert name not in ("collapse", "invariant") or list(method.strength.values) == sorted(
                 method.strength.values
             )
-    assert all(m.description and "\n" not in m.description for m in METHODS.values())
+    assert all(m.description and "\n" not in m.description for m in all_methods().values())
     assert METHODS["leace"].create().get_params() == LEACE().get_params()
+    # retrains the recognizer: fits on SFace's feature maps, and the study does not run it
+    assert list(RECOGNIZERS) == ["lnl"] and RECOGNIZERS["lnl"].kind == "paper"
+    assert {m.input_kind for m in METHODS.values()} == {"embedding"}
+    assert list(all_methods()) == [*METHODS, *RECOGNIZERS]
 
 
 def test_register_refuses_clashes_and_bad_kinds():
@@ -54,6 +60,10 @@ def test_register_refuses_clashes_and_bad_kinds():
         register("leace", LEACE, kind="baseline", description="again")
     with pytest.raises(ValueError, match="kind must be one of"):
         register("other", LEACE, kind="novel", description="x")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="already registered"):
+        register("lnl", LEACE, kind="paper", description="a name of the recognizer registry")
+    with pytest.raises(ValueError, match="input_kind must be one of"):
+        register("other", LEACE, kind="paper", description="x", input_kind="images")  # type: ignore[arg-type]
 
 
 def _uneven_batches(data, sizes):

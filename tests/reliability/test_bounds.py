@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 import blindface
-from blindface.blinding import LEACE, METHODS, ModelError
+from blindface.blinding import LEACE, METHODS, ModelError, all_methods
 from blindface.blinding._params import ParamError, declared_params
 from blindface.cli import app
 from blindface.datasets import DatasetLayoutError, read_label_map
@@ -269,7 +269,7 @@ def test_one_policy_for_the_python_api_the_study_and_the_loader(tmp_path):
 
 def test_every_costly_parameter_declares_a_range():
     """Every numeric or tuple parameter of every method has a range beside its __init__."""
-    for name, method in METHODS.items():
+    for name, method in all_methods().items():
         estimator = method.estimator
         hints = declared_params(estimator)
         ranged = set(getattr(estimator, "_param_ranges", {}))

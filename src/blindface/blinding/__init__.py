@@ -1,9 +1,12 @@
 """Emotion blinding of face embeddings.
 
-The methods of the paper (Peña et al. 2020): :class:`SensitiveNets` and
-:class:`LearningNotToLearn`; the linear-erasure baselines :class:`LEACE` and :class:`INLP`; and
+The methods of the paper (Peña et al. 2020): :class:`SensitiveNets`,
+:class:`LearningNotToLearnEndToEnd` (which retrains SFace's upper part: it fits on SFace's
+feature maps, see :func:`blindface.faces.sface_features`) and :class:`LearningNotToLearn` (its
+variant on frozen embeddings); the linear-erasure baselines :class:`LEACE` and :class:`INLP`; and
 :class:`WithinSubjectProjection`, a method this library adds. :data:`METHODS` is the registry
-(name -> class, kind, description); :func:`register` adds one.
+(name -> class, kind, description) of the embedding blinders, :data:`RECOGNIZERS` that of the
+recognizer blinders (:class:`RecognizerBlinder`); :func:`register` adds one.
 
 Every method is a scikit-learn transformer fitted with keyword labels,
 ``fit(X, *, expression, subject=None)``; labels may be missing per row (None / NaN / pd.NA).
@@ -18,7 +21,15 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from blindface.blinding._registry import METHODS, Method, get_method, load, register
+from blindface.blinding._registry import (
+    METHODS,
+    RECOGNIZERS,
+    Method,
+    all_methods,
+    get_method,
+    load,
+    register,
+)
 
 #: Public names and the private module each lives in; imported on first use, so that the
 #: registry (and ``blindface --help``) is available without loading PyTorch.
@@ -29,6 +40,8 @@ _LAZY = {
     "INLP": "methods._inlp",
     "LEACE": "methods._leace",
     "LearningNotToLearn": "methods._lnl",
+    "LearningNotToLearnEndToEnd": "methods._lnl_end_to_end",
+    "RecognizerBlinder": "_base",
     "ModelError": "formats._persistence",
     "SensitiveNets": "methods._sensitivenets",
     "MomentStatistics": "_streaming",
@@ -41,7 +54,7 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:  # pragma: no cover
-    from blindface.blinding._base import Blinder
+    from blindface.blinding._base import Blinder, RecognizerBlinder
     from blindface.blinding._streaming import (
         MomentStatistics,
         StreamingBlinder,
@@ -56,6 +69,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from blindface.blinding.methods._invariant import ExpressionInvariantMap
     from blindface.blinding.methods._leace import LEACE
     from blindface.blinding.methods._lnl import LearningNotToLearn
+    from blindface.blinding.methods._lnl_end_to_end import LearningNotToLearnEndToEnd
     from blindface.blinding.methods._sensitivenets import SensitiveNets
     from blindface.blinding.methods._within_subject import WithinSubjectProjection
 
@@ -70,17 +84,21 @@ __all__ = [
     "INLP",
     "LEACE",
     "METHODS",
+    "RECOGNIZERS",
     "Blinder",
     "ExpressionInvariantMap",
     "LearningNotToLearn",
+    "LearningNotToLearnEndToEnd",
     "Method",
     "ModelError",
     "MomentStatistics",
+    "RecognizerBlinder",
     "SensitiveNets",
     "StreamingBlinder",
     "WithinPersonCollapse",
     "WithinSubjectProjection",
     "accumulate",
+    "all_methods",
     "export_recognizer",
     "fit_statistics",
     "fit_streaming",

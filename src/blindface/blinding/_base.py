@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -26,6 +26,9 @@ from blindface.blinding._params import Range, check_params, declared_params
 from blindface.blinding._validation import Labels, check_embeddings, encode_labels, require_classes
 from blindface.blinding.formats import _onnx, _persistence
 from blindface.blinding.formats._persistence import AttributeKind, ModelError, Shape
+
+if TYPE_CHECKING:  # the recognizer's parts need PyTorch, which transform does not
+    from blindface.faces import SFaceSplit, SFaceUpper
 
 Layer = tuple[np.ndarray, np.ndarray, str]
 
@@ -289,6 +292,33 @@ class Blinder(TransformerMixin, BaseEstimator):
 
     def _float32_layers(self) -> list[Layer]:
         return [(w.astype(np.float32), b.astype(np.float32), a) for w, b, a in self._layers()]
+
+
+class RecognizerBlinder(Blinder):
+    """Base class of the methods that retrain the recognizer above a cut (``lnl``).
+
+    They fit and transform SFace's feature maps at the cut
+    (:func:`~blindface.faces.sface_features`), not embeddings: a store of embeddings cannot be
+    blinded by them (``transform_store`` and ``audit`` refuse them); images are embedded end to
+    end (:meth:`embed_crops`, ``blindface embed --embedder blinded:MODEL_DIR``) and
+    :func:`~blindface.blinding.export_recognizer` writes the whole recognizer. ``backbone_``
+    records the SFace file and cut the model was trained on.
+    """
+
+    backbone_: list[dict[str, Any]]
+
+    def sface_split(self) -> SFaceSplit:
+        """SFace cut where this model was trained (the frozen lower part)."""
+        raise NotImplementedError
+
+    def upper_network(self) -> SFaceUpper:
+        """The trained upper part, as a torch module."""
+        raise NotImplementedError
+
+    def embed_crops(self, crops: ArrayLike) -> np.ndarray:
+        """The blinded embeddings (unit length) of aligned crops (``n x 112 x 112 x 3`` uint8
+        RGB): the whole recognizer, in float32."""
+        raise NotImplementedError
 
 
 class AffineBlinder(Blinder):

@@ -9,6 +9,12 @@ blinders and :func:`load` all read it. A new method is one line::
 erasure methods compared against) or ``"beyond"`` (methods this library adds). ``strength``
 names the parameter that trades leakage removed against identity kept, with the values the
 study sweeps (its trade-off curves, and the candidates its nested selection chooses from).
+
+Most methods blind embeddings (:data:`METHODS`, the study's blinders). Those registered with
+``input_kind="sface_features"`` (:data:`RECOGNIZERS`) retrain the recognizer itself: they fit on
+SFace's feature maps at a cut, computed from images, and embed images end to end (subclasses of
+:class:`~blindface.blinding._base.RecognizerBlinder`). :func:`get_method`, :func:`load` and the
+command line know both (:func:`all_methods`); the study runs :data:`METHODS` only.
 """
 
 from __future__ import annotations
@@ -27,6 +33,9 @@ if TYPE_CHECKING:  # the classes are imported when first used: listing names nee
 
 Kind = Literal["paper", "baseline", "beyond"]
 KINDS: tuple[Kind, ...] = ("paper", "baseline", "beyond")
+#: What a method fits and transforms: embeddings, or SFace's feature maps at a cut.
+InputKind = Literal["embedding", "sface_features"]
+INPUT_KINDS: tuple[InputKind, ...] = ("embedding", "sface_features")
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,7 @@ class Method:
     kind: Kind
     description: str
     strength: Strength | None = None
+    input_kind: InputKind = "embedding"
 
     def candidates(self) -> tuple[Mapping[str, float | int], ...]:
         """The parameter settings a sweep of :attr:`strength` tries (``({},)`` without one)."""
@@ -75,7 +85,15 @@ class Method:
         return self.estimator().set_params(**params)
 
 
+#: The methods that blind embeddings (fit and transform ``n x d`` arrays).
 METHODS: dict[str, Method] = {}
+#: The methods that retrain the recognizer (fit and transform SFace's feature maps at a cut).
+RECOGNIZERS: dict[str, Method] = {}
+
+
+def all_methods() -> dict[str, Method]:
+    """Every registered method, embedding blinders first."""
+    return {**METHODS, **RECOGNIZERS}
 
 
 def register(
@@ -85,29 +103,36 @@ def register(
     kind: Kind,
     description: str,
     strength: Strength | None = None,
+    input_kind: InputKind = "embedding",
 ) -> Method:
     """Add a method to the registry under ``name`` (a lower-case identifier); return it.
 
     ``estimator`` is the class or ``"module:Class"`` (imported on first use); ``strength`` the
-    parameter a sweep varies (see :class:`Strength`).
+    parameter a sweep varies (see :class:`Strength`); ``input_kind`` what it fits on:
+    ``"embedding"`` (:data:`METHODS`) or ``"sface_features"`` (:data:`RECOGNIZERS`).
     """
     if not name.isidentifier() or name != name.lower():
         raise ValueError(f"a method name is a lower-case identifier, got {name!r}")
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-    method = Method(name, estimator, kind, description, strength)
-    clash = [m.name for m in METHODS.values() if m.class_name == method.class_name]
-    if name in METHODS or clash:
+    if input_kind not in INPUT_KINDS:
+        raise ValueError(f"input_kind must be one of {INPUT_KINDS}, got {input_kind!r}")
+    method = Method(name, estimator, kind, description, strength, input_kind)
+    known = all_methods()
+    clash = [m.name for m in known.values() if m.class_name == method.class_name]
+    if name in known or clash:
         raise ValueError(f"{name!r} / {method.class_name} is already registered")
-    METHODS[name] = method
+    (METHODS if input_kind == "embedding" else RECOGNIZERS)[name] = method
     return method
 
 
 def get_method(name: str) -> Method:
-    """The registered method ``name``, or a ``ValueError`` listing the known ones."""
-    if name not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {name!r}")
-    return METHODS[name]
+    """The registered method ``name`` (of :func:`all_methods`), or a ``ValueError`` listing the
+    known ones."""
+    known = all_methods()
+    if name not in known:
+        raise ValueError(f"method must be one of {', '.join(known)}, got {name!r}")
+    return known[name]
 
 
 def load(path: str | os.PathLike[str]) -> Blinder:
@@ -116,7 +141,7 @@ def load(path: str | os.PathLike[str]) -> Blinder:
     Raises :class:`~blindface.blinding.ModelError` for a malformed model (naming the file and
     the problem) and :class:`FileNotFoundError` when there is none at ``path``.
     """
-    classes = {m.class_name: m.estimator for m in METHODS.values()}
+    classes = {m.class_name: m.estimator for m in all_methods().values()}
     saved = read_model(path, {name: cls._schema() for name, cls in classes.items()})
     return classes[saved.method]._from_saved(saved, Path(path))
 
@@ -175,4 +200,13 @@ register(
     "equally), identity distillation, a held-out kernel attacker refit in every batch, and a "
     "final linear eraser for both threat models",
     strength=Strength("collapse_weight", (3.0, 10.0, 30.0)),
+)
+register(
+    "lnl",
+    "blindface.blinding.methods._lnl_end_to_end:LearningNotToLearnEndToEnd",
+    kind="paper",
+    description="Learning not to Learn end to end: SFace's last block and projection retrained "
+    "for identity with minimal mutual information with the expression, adversarial with "
+    "gradient reversal (Kim et al.); fits on images",
+    input_kind="sface_features",
 )

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import enum
+from typing import Any
 
 import typer
 
 from blindface._io import describe_error
-from blindface.blinding import METHODS, get_method
+from blindface.blinding import all_methods, get_method
 from blindface.blinding._params import Param, ParamError, check_params, declared_params, parse
-from blindface.cli._app import allow_embedder_mismatch_option, app
+from blindface.cli._app import allow_embedder_mismatch_option, app, resolve_data_root
 
-#: ``--method``'s choices: the blinding registry's names (an Enum is how typer lists choices;
-#: built from the registry at import, so a static checker cannot see its members)
-MethodName = enum.Enum("MethodName", {name: name for name in METHODS}, type=str)
+#: ``--method``'s choices: the blinding registry's names, embedding and recognizer blinders (an
+#: Enum is how typer lists choices; built from the registry at import, so a static checker
+#: cannot see its members)
+MethodName = enum.Enum("MethodName", {name: name for name in all_methods()}, type=str)
 
 
 def _parse_params(items: list[str], method: str) -> dict[str, Param]:
@@ -39,7 +41,10 @@ def _parse_params(items: list[str], method: str) -> dict[str, Param]:
 @app.command("fit")
 def fit_command(
     method_name: MethodName = typer.Option(  # type: ignore[valid-type]  # noqa: B008
-        ..., "--method", help="Blinding method (the registry: blindface.blinding.METHODS)."
+        ...,
+        "--method",
+        help="Blinding method (the registry: blindface.blinding.METHODS, and RECOGNIZERS for "
+        "lnl, which retrains SFace's upper part from the stores' images).",
     ),
     embeddings: list[str] = typer.Option(  # noqa: B008 (typer's declaration style)
         ...,
@@ -92,46 +97,81 @@ def fit_command(
         "balanced with --adapt, rows without.",
     ),
     allow_embedder_mismatch: bool = allow_embedder_mismatch_option(),  # noqa: B008
+    data_root: str = typer.Option(
+        None,
+        "--data-root",
+        help="Methods that retrain the recognizer (lnl): the folder the stores' image paths are "
+        "relative to (default: $BLINDFACE_DATA, else ../shared/data).",
+    ),
+    cache_dir: str = typer.Option(
+        None,
+        "--cache-dir",
+        help="Methods that retrain the recognizer: where the aligned crops and SFace feature "
+        "maps are cached (default: $BLINDFACE_CACHE, else ~/.cache/blindface).",
+    ),
+    jobs: int = typer.Option(
+        2, "--jobs", min=1, help="Worker processes for the crops and feature maps (lnl)."
+    ),
 ) -> None:
     """Fit an emotion-blinding method on embedding stores and save it (with training curves).
 
     The stores must hold one embedder's embeddings; the model records it, and transform and
-    audit refuse stores of another embedder."""
+    audit refuse stores of another embedder. A method that retrains the recognizer (lnl) reads
+    the stores' images under --data-root and fits on SFace's feature maps of their faces;
+    embed images with it through `blindface embed --embedder blinded:MODEL_DIR`."""
     # lazy: `blindface --help` starts without pandas, pyarrow and scikit-learn
     from blindface.datasets import DatasetLayoutError, read_label_map
-    from blindface.pipelines import fit_stores
+    from blindface.pipelines import fit_recognizer_stores, fit_stores
 
     method = str(method_name.value)
+    entry = get_method(method)
     params = _parse_params(param, method)
-    if "random_state" in get_method(method).create().get_params():
+    if "random_state" in entry.create().get_params():
         params.setdefault("random_state", seed)
+    common: dict[str, Any] = {  # weighting: checked by the fit
+        "identity_embeddings": identity_embeddings or None,
+        "params": params,
+        "progress": not no_progress,
+        "use_identity_expressions": use_identity_expressions,
+        "adapt": adapt or None,
+        "weighting": weighting,
+        "allow_embedder_mismatch": allow_embedder_mismatch,
+    }
+    recognizer = entry.input_kind == "sface_features"
+    if recognizer and engine != "local":
+        typer.echo(f"error: {method} trains on this machine: use --engine local", err=True)
+        raise typer.Exit(2)
     try:
         mapping = read_label_map(label_map) if label_map else None
-        fitted = fit_stores(
-            method,
-            embeddings,
-            out,
-            identity_embeddings=identity_embeddings or None,
-            params=params,
-            progress=not no_progress,
-            use_identity_expressions=use_identity_expressions,
-            label_map=mapping,
-            engine=engine,
-            address=address,
-            adapt=adapt or None,
-            weighting=weighting,  # type: ignore[arg-type]  # checked by fit_stores
-            allow_embedder_mismatch=allow_embedder_mismatch,
-        )
+        if recognizer:
+            fitted = fit_recognizer_stores(
+                method,
+                embeddings,
+                out,
+                data_root=resolve_data_root(data_root),
+                cache_dir=cache_dir,
+                label_map=mapping,
+                n_jobs=jobs,
+                **common,
+            )
+        else:
+            fitted = fit_stores(
+                method,
+                embeddings,
+                out,
+                label_map=mapping,
+                engine=engine,
+                address=address,
+                **common,
+            )
     except (ValueError, OSError, DatasetLayoutError, ModuleNotFoundError) as error:
         typer.echo(f"error: {describe_error(error)}", err=True)
         raise typer.Exit(2) from None
     for line in fitted.describe():
         typer.echo(line)
     model = fitted.model
-    typer.echo(
-        f"{type(model).__name__}: {model.n_features_in_} -> {model.n_features_out_} dims, "
-        f"saved to {out}"
-    )
+    source = "SFace feature maps" if recognizer else f"{model.n_features_in_} dims"
+    typer.echo(f"{type(model).__name__}: {source} -> {model.n_features_out_} dims, saved to {out}")
 
 
 @app.command("transform")
@@ -189,8 +229,9 @@ def export_recognizer_command(
 ) -> None:
     """Export SFace + L2 norm + the blinding map as one ONNX graph (input: 1x3x112x112 RGB).
 
-    The graph is checked with onnxruntime against the Python path on probe faces before the
-    file is written."""
+    For a method that retrained the recognizer (lnl): SFace up to its cut, the retrained upper
+    part and the L2 norm. The graph is checked with onnxruntime against the Python path on
+    probe faces before the file is written."""
     from blindface.blinding import export_recognizer  # lazy: loads ONNX and scikit-learn
 
     try:

@@ -13,6 +13,14 @@ from blindface.cli._app import app, resolve_data_root
 from blindface.faces import FACE_STATUSES, check_embedder_name, embedder_label
 
 
+def _embedder_name(name: str) -> str:
+    """:func:`~blindface.faces.check_embedder_name`, knowing the embedders the pipelines layer
+    registers (``blinded:MODEL_DIR``)."""
+    import blindface.pipelines  # noqa: F401  # lazy: importing it registers blinded:MODEL_DIR
+
+    return check_embedder_name(name)
+
+
 @app.command("embed")
 def embed_command(
     dataset: str = typer.Argument(
@@ -46,9 +54,11 @@ def embed_command(
     embedder: str = typer.Option(
         "sface",
         "--embedder",
-        parser=check_embedder_name,
-        help="Face embedder: sface (default), dlib, or onnx:PATH for an ArcFace-family ONNX "
-        "recognizer (e.g. insightface's w600k_r50.onnx; 112x112 RGB crops, (x-127.5)/127.5).",
+        parser=_embedder_name,
+        help="Face embedder: sface (default), dlib, onnx:PATH for an ArcFace-family ONNX "
+        "recognizer (e.g. insightface's w600k_r50.onnx; 112x112 RGB crops, (x-127.5)/127.5), "
+        "or blinded:MODEL_DIR for a recognizer retrained by `blindface fit --method lnl` "
+        "(SFace's detection and alignment, then the blinded network).",
     ),
     jobs: int = typer.Option(2, "--jobs", min=1, help="Worker processes."),
     chunk_size: int = typer.Option(

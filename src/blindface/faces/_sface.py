@@ -16,6 +16,9 @@ if TYPE_CHECKING:
 
 SFACE_DETECTOR = YUNET_DETECTOR
 SFACE_RECOGNIZER = "face_recognition_sface_2021dec_int8bq.onnx"
+#: Where the methods that retrain SFace cut it by default: the layers below (50 of its torch
+#: chain) stay frozen; its last block and projection train (see ``split_sface``).
+DEFAULT_CUT = 50
 
 
 def sface_model_paths() -> tuple[str, str]:

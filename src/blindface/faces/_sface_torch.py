@@ -41,8 +41,9 @@ def _dequantize(q: np.ndarray, scale: np.ndarray, zero: np.ndarray, axis: int, b
     return ((q.astype(np.float32) - zero.astype(np.float32)) * scale).astype(np.float32)
 
 
-Step = tuple[str, list[np.ndarray], dict[str, Any]]
-"""One operator of the chain: its type, its constant inputs (weights) and its attributes."""
+Step = tuple[str, list[np.ndarray], dict[str, Any], str]
+"""One operator of the chain: its type, its constant inputs (weights), its attributes and the
+name of its output tensor in the ONNX graph."""
 
 
 def load_sface_torch(onnx_path: str) -> SFaceNet:
@@ -65,18 +66,23 @@ def load_sface_torch(onnx_path: str) -> SFaceNet:
             values[node.output[0]] = numpy_helper.to_array(attrs["value"])
         else:
             params = [values[name] for name in node.input[1:] if name in values]
-            steps.append((node.op_type, params, attrs))
+            steps.append((node.op_type, params, attrs, node.output[0]))
     return SFaceNet(steps).eval()
 
 
 class SFaceNet(nn.Module):
-    """The sequential SFace chain with BatchNorm folded into the preceding layer."""
+    """The sequential SFace chain with BatchNorm folded into the preceding layer.
+
+    ``outputs[i]`` names the ONNX tensor that ``layers[i]`` computes (for a folded BatchNorm,
+    the BatchNorm's output), so the network can be cut at the same place in both.
+    """
 
     def __init__(self, steps: list[Step]) -> None:
         super().__init__()
         self.shift, self.scale = 0.0, 1.0
         layers: list[nn.Module] = []
-        for op, params, attrs in steps:
+        self.outputs: list[str] = []
+        for op, params, attrs, output in steps:
             if op == "Sub":
                 self.shift = float(np.asarray(params[0]).ravel()[0])
             elif op == "Mul":
@@ -98,12 +104,14 @@ class SFaceNet(nn.Module):
                 )
                 bias = torch.from_numpy(params[1]) if len(params) > 1 else None
                 layers.append(_with_weights(conv, weight, bias))
+                self.outputs.append(output)
             elif op == "Gemm":
                 weight = torch.from_numpy(params[0])
                 if not attrs.get("transB", 0):
                     weight = weight.T
                 linear = nn.Linear(weight.shape[1], weight.shape[0])
                 layers.append(_with_weights(linear, weight, torch.from_numpy(params[1])))
+                self.outputs.append(output)
             elif op == "BatchNormalization":
                 gamma, beta, mean, var = (torch.from_numpy(p) for p in params)
                 factor = gamma / torch.sqrt(var + attrs.get("epsilon", 1e-5))
@@ -113,14 +121,18 @@ class SFaceNet(nn.Module):
                     shape = (-1,) + (1,) * (last.weight.dim() - 1)
                     weight = last.weight.data * factor.view(shape)
                     layers[-1] = _with_weights(last, weight, last.bias.data * factor + shift)
+                    self.outputs[-1] = output
                 else:
                     layers.append(_Affine(factor, shift))
+                    self.outputs.append(output)
             elif op == "PRelu":
                 prelu = nn.PReLU(int(np.asarray(params[0]).size))
                 prelu.weight.data = torch.from_numpy(np.asarray(params[0]).ravel()).clone()
                 layers.append(prelu)
+                self.outputs.append(output)
             elif op == "Flatten":
                 layers.append(nn.Flatten(1))
+                self.outputs.append(output)
             elif op != "Dropout":
                 raise ValueError(f"unexpected operator {op} in the SFace graph")
         self.layers = nn.Sequential(*layers)

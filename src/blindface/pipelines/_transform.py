@@ -10,8 +10,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from blindface._progress import progress_bar
 from blindface._provenance import check_same_embedder, identity_of
-from blindface.blinding import Blinder, load
+from blindface.blinding import Blinder, RecognizerBlinder, load
 from blindface.pipelines._ray import ray_blinded_parts
 from blindface.store import ENGINES
 from blindface.store._format import StoreError, map_embeddings, with_embedding_dim
@@ -22,7 +23,6 @@ from blindface.store._layout import (
     write_partitioned,
     write_store_file,
 )
-from blindface.store._progress import progress_bar
 
 
 def transform_store(
@@ -82,6 +82,11 @@ def transform_store(
             )
         identity = {k: v for k, v in (identity or {}).items() if k != "blinding"} or None
     blinder = model if isinstance(model, Blinder) else load(model)
+    if isinstance(blinder, RecognizerBlinder):
+        raise ValueError(
+            f"{type(blinder).__name__} retrained the recognizer: it embeds images, not a store "
+            "of embeddings (blindface embed --embedder blinded:MODEL_DIR)"
+        )
     owner = "the model" if isinstance(model, Blinder) else f"the model {model}"
     check_same_embedder(
         (blinder.fitted_on_ or {}).get("embedder"),

@@ -15,8 +15,9 @@ checksums of the content, verified on every read (see :mod:`blindface.store._for
 store is a :class:`StoreError` naming the file, never silently wrong data. No pickle anywhere.
 """
 
+from blindface.faces import content_hash
 from blindface.store._cache import StoreWarning
-from blindface.store._embed import ENGINES, content_hash, embed_dataset
+from blindface.store._embed import ENGINES, embed_dataset
 from blindface.store._format import METADATA_KEY, STORE_COLUMNS, StoreError
 from blindface.store._layout import is_store_folder
 from blindface.store._read import (

@@ -13,34 +13,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from blindface.faces import (
-    ImageReadError,
-    embed_files,
-    embedder_label,
-    get_embedder,
-    open_image_file,
-)
+from blindface._progress import progress_bar
+from blindface.faces import embed_files, embedder_label, get_embedder
+from blindface.faces._content_hash import hash_files
 from blindface.store._cache import EmbeddingCache, Entry
 from blindface.store._format import EMBEDDED_STATUSES, NORM_TOLERANCE, STORE_COLUMNS, StoreError
 from blindface.store._layout import check_target
-from blindface.store._progress import progress_bar
 from blindface.store._ray import ray_entries
 from blindface.store._write import PARTITION_ROWS, write_rows
 
 ENGINES: tuple[str, ...] = ("local", "ray")
-
-
-def content_hash(path: str | os.PathLike[str]) -> str:
-    """BLAKE2b-128 hex digest of a file's bytes: the cache key of its embedding.
-
-    Only a non-empty regular file is read (a FIFO, folder or broken link raises
-    :class:`~blindface.faces.ImageReadError` saying what it is, and never blocks).
-    """
-    digest = hashlib.blake2b(digest_size=16)
-    with open_image_file(path) as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def cache_root(out: Path) -> Path:
@@ -144,7 +126,7 @@ def embed_dataset(
     cache = EmbeddingCache(cache_root(out), embedder_label(model), key, model.dim)
 
     with progress_bar(progress) as bar:
-        hashes, errors = _hash_files(files, bar)
+        hashes, errors = hash_files(files, bar)
         todo: dict[str, str] = {}
         for path, digest in zip(files, hashes, strict=True):
             if digest is not None and digest not in cache and digest not in todo:
@@ -187,25 +169,6 @@ def embed_dataset(
 
 
 # -- internals ------------------------------------------------------------------------------
-
-
-def _hash_files(files: list[str], bar: Any) -> tuple[list[str | None], list[str | None]]:
-    """Content hash of each file, or None and the reason it could not be read."""
-    task = bar.add_task("hashing files", total=len(files))
-    hashes: list[str | None] = []
-    errors: list[str | None] = []
-    for path in files:
-        try:
-            hashes.append(content_hash(path))
-            errors.append(None)
-        except ImageReadError as exc:
-            hashes.append(None)
-            errors.append(exc.reason)
-        except OSError as exc:
-            hashes.append(None)
-            errors.append(f"cannot read file ({exc.strerror or exc})")
-        bar.advance(task)
-    return hashes, errors
 
 
 def _local_entries(

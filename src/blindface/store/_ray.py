@@ -15,14 +15,20 @@ import socket
 import sys
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from blindface.faces import EmbedderError, check_embedder_name, embed_files, get_embedder
+from blindface.faces import (
+    Embedder,
+    EmbedderError,
+    check_embedder_name,
+    embed_files,
+    embedder_factory,
+)
 from blindface.store._cache import Entry
 from blindface.store._format import decode_embeddings, store_columns, store_fields
 
@@ -131,15 +137,18 @@ def _single_threaded() -> None:
 
 
 class EmbedActor:
-    """Holds one embedder; maps a batch of ``(content_hash, path)`` rows to cache rows."""
+    """Holds one embedder, built by its factory (as the local worker processes build theirs); maps
+    a batch of ``(content_hash, path)`` rows to cache rows."""
 
-    def __init__(self, name: str, options: dict[str, Any], expected: dict[str, Any]) -> None:
+    def __init__(
+        self, factory: Callable[..., Embedder], options: dict[str, Any], expected: dict[str, Any]
+    ) -> None:
         _single_threaded()
-        self.model = get_embedder(name, **options)
+        self.model = factory(**options)
         if self.model.settings != expected:
             raise ValueError(
-                f"a Ray actor rebuilt the {name} embedder with other settings than the driver's; "
-                "check that every node runs the same blindface and model files"
+                f"a Ray actor rebuilt the {self.model.name} embedder with other settings than "
+                "the driver's; check that every node runs the same blindface and model files"
             )
         _single_threaded()
 
@@ -176,7 +185,7 @@ def ray_entries(
         check_embedder_name(model.name)
     except EmbedderError as error:
         raise ValueError(
-            f"the ray engine rebuilds the embedder by name in each actor: {error}"
+            f"the ray engine rebuilds the embedder from its name in each actor: {error}"
         ) from None
     items = list(todo.items())
     with ray_session(address, num_cpus=num_actors) as ray:
@@ -192,7 +201,7 @@ def ray_entries(
         ]
         results = ray.data.from_arrow(blocks).map_batches(
             EmbedActor,
-            fn_constructor_args=(model.name, model.options, model.settings),
+            fn_constructor_args=(embedder_factory(model.name), model.options, model.settings),
             batch_size=batch_size,
             batch_format="pyarrow",
             compute=actor_pool(ray, len(blocks), num_actors),

