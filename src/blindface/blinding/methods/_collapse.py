@@ -68,9 +68,10 @@ class WithinPersonCollapse(Blinder):
     Parameters
     ----------
     hidden_layer_sizes : tuple of int, default=(512,)
-    collapse_weight : float, default=10.0
+    collapse_weight : float, default=3.0
         Weight of the collapse term: the strength (higher removes more within-person
-        variation and costs more identity).
+        variation and costs more identity). The default is the study's choice over all
+        sources (``defaults`` in ``docs/results/results.json``).
     expression_pair_weight : float, default=2.0
     identity_weight : float, default=300.0
     dependence_weight : float, default=3.0
@@ -137,7 +138,7 @@ class WithinPersonCollapse(Blinder):
         self,
         *,
         hidden_layer_sizes: tuple[int, ...] = (512,),
-        collapse_weight: float = 10.0,
+        collapse_weight: float = 3.0,
         expression_pair_weight: float = 2.0,
         identity_weight: float = 300.0,
         dependence_weight: float = 3.0,

@@ -63,11 +63,13 @@ class ExpressionInvariantMap(Blinder):
     ----------
     hidden_layer_sizes : tuple of int, default=(512,)
         Hidden widths of the residual branch ``r``.
-    invariance_weight : float, default=10.0
-        Weight of the invariance term: higher removes more expression and costs more identity.
+    invariance_weight : float, default=3.0
+        Weight of the invariance term (the strength): higher removes more expression and costs
+        more identity. The default is the study's choice over all sources (``defaults`` in
+        ``docs/results/results.json``).
     identity_weight : float, default=300.0
-        Weight of the identity-distillation hinges. The defaults are the knee of the trade-off
-        measured on SFace embeddings with the Taiwanese set held out (see the README).
+        Weight of the identity-distillation hinges, set in development (see the README's
+        "How every default was chosen").
     erase : bool, default=True
         Fit the final linear eraser.
     max_iter : int, default=15
@@ -139,7 +141,7 @@ class ExpressionInvariantMap(Blinder):
         self,
         *,
         hidden_layer_sizes: tuple[int, ...] = (512,),
-        invariance_weight: float = 10.0,
+        invariance_weight: float = 3.0,
         identity_weight: float = 300.0,
         erase: bool = True,
         max_iter: int = 15,
