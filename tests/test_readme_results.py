@@ -20,8 +20,10 @@ def _generator():
 def test_the_readme_holds_the_committed_results():
     generator = _generator()
     results = json.loads(generator.RESULTS.read_text(encoding="utf-8"))
+    adaptation = json.loads(generator.ADAPTATION.read_text(encoding="utf-8"))
     readme = generator.README.read_text(encoding="utf-8")
-    assert readme == generator.rendered(readme, results), "run `make docs`: README results stale"
+    wanted = generator.rendered(readme, results, adaptation)
+    assert readme == wanted, "run `make docs`: the README's results are stale"
 
 
 def test_the_block_changes_with_the_results():
@@ -31,3 +33,7 @@ def test_the_block_changes_with_the_results():
     assert pooled, "the committed run has no pooled rows"
     pooled[0]["diff"] = 12345.0
     assert generator.block({**results, "pooled": pooled}) != generator.block(results)
+    adaptation = json.loads(generator.ADAPTATION.read_text(encoding="utf-8"))
+    rows = [dict(r) for r in adaptation["rows"]]
+    rows[0] = {**rows[0], "tar_loss_lfw": 99.0}
+    assert generator.adaptation_block({"rows": rows}) != generator.adaptation_block(adaptation)

@@ -169,6 +169,6 @@ def test_reproduce_skips_missing_datasets_and_says_which_rows(data_dir, tmp_path
     results = json.loads((out / "results.json").read_text())
     jsonschema.validate(results, RESULTS_SCHEMA)
     assert set(results["missing"]) == {"ckplus", "taiwanese", "lfw", "utkface", "celeba"}
-    assert "needs 3 or more expression datasets" in result.output
+    assert "needs 3 or more expression datasets" in said
     assert results["strongest"] == [] and results["table2"] == []
     assert "celeba is missing" in (out / "report.md").read_text()
