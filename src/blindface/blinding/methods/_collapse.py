@@ -16,11 +16,10 @@ from sklearn.utils import check_random_state
 from torch.nn import functional as F
 
 from blindface.blinding import _params as P
-from blindface.blinding._base import Blinder, FitInput, Layer, fold
-from blindface.blinding.formats._persistence import AttributeKind, Shape
-from blindface.blinding.methods._invariant import _distillation, _eraser, _people
+from blindface.blinding._base import FitInput
+from blindface.blinding.methods._invariant import ResidualEraser, _distillation, _people
 from blindface.blinding.nn import _layers, _training
-from blindface.blinding.nn._residual import Residual, residual_layers
+from blindface.blinding.nn._residual import Residual
 from blindface.blinding.nn._training import train
 
 Snapshot = list[tuple[np.ndarray, np.ndarray]]
@@ -31,7 +30,7 @@ BANDWIDTHS = (0.5, 2.0)
 NEIGHBOURS = 5
 
 
-class WithinPersonCollapse(Blinder):
+class WithinPersonCollapse(ResidualEraser):
     """Collapse within-person variation; keep the between-person geometry; penalise any
     dependence between the output and the expression that an attacker fitted on *other*
     people could use, under both threat models.
@@ -96,23 +95,6 @@ class WithinPersonCollapse(Blinder):
     n_features_in_ : int
     """
 
-    coefs_: list[np.ndarray]
-    intercepts_: list[np.ndarray]
-    eraser_weight_: np.ndarray
-    eraser_bias_: np.ndarray
-
-    _arrays: ClassVar[Mapping[str, Shape]] = {
-        "eraser_weight_": ("in", "in"),
-        "eraser_bias_": ("in",),
-    }
-    _array_lists: ClassVar[tuple[str, ...]] = ("coefs_", "intercepts_")
-    _attributes: ClassVar[Mapping[str, AttributeKind]] = {
-        "classes_": "labels",
-        "history_": "records",
-        "best_iter_": "int",
-        "n_iter_": "int",
-    }
-    _normalize_output: ClassVar[bool] = True
     weighs_sources: ClassVar[bool] = True
 
     _param_ranges: ClassVar[Mapping[str, P.Range]] = {
@@ -184,32 +166,7 @@ class WithinPersonCollapse(Blinder):
                 keep="last",  # a fixed schedule; the held-out losses are recorded
                 verbose=self.verbose,
             )
-            with torch.no_grad():
-                Z = trainer.net(torch.from_numpy(data.X)).double().numpy()
-        d = data.n_features
-        weight, bias = np.eye(d), np.zeros(d)
-        if self.erase:
-            weight, bias = _eraser(Z, data)
-        self._set_fitted(
-            d,
-            data.expression.classes,
-            coefs_=[w for w, _ in result.best_state],
-            intercepts_=[b for _, b in result.best_state],
-            eraser_weight_=weight.astype(np.float32),
-            eraser_bias_=bias.astype(np.float32),
-            history_=result.history,
-            best_iter_=result.best_iter,
-            n_iter_=result.n_iter,
-        )
-
-    def _layers(self) -> list[Layer]:
-        layers = residual_layers(self.coefs_, self.intercepts_, "relu")
-        *head, (w_last, b_last, activation) = layers
-        weight, bias = fold(
-            [w_last.astype(np.float64), self.eraser_weight_.astype(np.float64)],
-            [b_last.astype(np.float64), self.eraser_bias_.astype(np.float64)],
-        )
-        return [*head, (weight.astype(np.float32), bias.astype(np.float32), activation)]
+            self._finish(trainer.net, result, data)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -24,14 +24,71 @@ from blindface.blinding.formats._persistence import AttributeKind, Shape
 from blindface.blinding.nn import _layers, _training
 from blindface.blinding.nn._residual import Residual, residual_layers
 from blindface.blinding.nn._sampling import IMAGES_PER_PERSON, pk_batch
-from blindface.blinding.nn._training import train
+from blindface.blinding.nn._training import TrainingResult, train
 from blindface.datasets import NEUTRAL
 from blindface.threats import relative_view
 
 Snapshot = list[tuple[np.ndarray, np.ndarray]]
 
 
-class ExpressionInvariantMap(Blinder):
+class ResidualEraser(Blinder):
+    """A residual map ``x + r(x)`` trained by a subclass, then a linear eraser ``E`` fitted on
+    the mapped rows (both views): the fitted state, saving and the layers ``E (x + r(x))``
+    shared by :class:`ExpressionInvariantMap` and ``WithinPersonCollapse``."""
+
+    coefs_: list[np.ndarray]
+    intercepts_: list[np.ndarray]
+    eraser_weight_: np.ndarray
+    eraser_bias_: np.ndarray
+    erase: bool
+
+    _arrays: ClassVar[Mapping[str, Shape]] = {
+        "eraser_weight_": ("in", "in"),
+        "eraser_bias_": ("in",),
+    }
+    _array_lists: ClassVar[tuple[str, ...]] = ("coefs_", "intercepts_")
+    _attributes: ClassVar[Mapping[str, AttributeKind]] = {
+        "classes_": "labels",
+        "history_": "records",
+        "best_iter_": "int",
+        "n_iter_": "int",
+    }
+    _normalize_output: ClassVar[bool] = True
+
+    def _finish(self, net: Residual, result: TrainingResult[Any], data: FitInput) -> None:
+        """Fit the eraser on the trained map's output (identity when ``erase`` is off) and
+        set the fitted state."""
+        with torch.no_grad():
+            Z = net(torch.from_numpy(data.X)).double().numpy()
+        d = data.n_features
+        weight, bias = np.eye(d), np.zeros(d)
+        if self.erase:
+            weight, bias = _eraser(Z, data)
+        self._set_fitted(
+            d,
+            data.expression.classes,
+            coefs_=[w for w, _ in result.best_state],
+            intercepts_=[b for _, b in result.best_state],
+            eraser_weight_=weight.astype(np.float32),
+            eraser_bias_=bias.astype(np.float32),
+            history_=result.history,
+            best_iter_=result.best_iter,
+            n_iter_=result.n_iter,
+        )
+
+    def _layers(self) -> list[Layer]:
+        """``E (x + r(x))``: the residual branch's dense layers with the eraser folded into the
+        last one (L2 normalisation follows, see ``_normalize_output``)."""
+        layers = residual_layers(self.coefs_, self.intercepts_, "relu")
+        *head, (w_last, b_last, activation) = layers
+        weight, bias = fold(
+            [w_last.astype(np.float64), self.eraser_weight_.astype(np.float64)],
+            [b_last.astype(np.float64), self.eraser_bias_.astype(np.float64)],
+        )
+        return [*head, (weight.astype(np.float32), bias.astype(np.float32), activation)]
+
+
+class ExpressionInvariantMap(ResidualEraser):
     """Make a person's faces agree across expressions; keep the same/different-person structure.
 
     A linear eraser cannot take the expression out of a face embedding: it is spread over
@@ -104,24 +161,6 @@ class ExpressionInvariantMap(Blinder):
         The iteration kept, and the iterations run.
     n_features_in_ : int
     """
-
-    coefs_: list[np.ndarray]
-    intercepts_: list[np.ndarray]
-    eraser_weight_: np.ndarray
-    eraser_bias_: np.ndarray
-
-    _arrays: ClassVar[Mapping[str, Shape]] = {
-        "eraser_weight_": ("in", "in"),
-        "eraser_bias_": ("in",),
-    }
-    _array_lists: ClassVar[tuple[str, ...]] = ("coefs_", "intercepts_")
-    _attributes: ClassVar[Mapping[str, AttributeKind]] = {
-        "classes_": "labels",
-        "history_": "records",
-        "best_iter_": "int",
-        "n_iter_": "int",
-    }
-    _normalize_output: ClassVar[bool] = True
 
     _param_ranges: ClassVar[Mapping[str, P.Range]] = {
         "hidden_layer_sizes": P.layers(),
@@ -196,34 +235,7 @@ class ExpressionInvariantMap(Blinder):
                 keep="last",
                 verbose=self.verbose,
             )
-            with torch.no_grad():
-                Z = trainer.net(torch.from_numpy(data.X)).double().numpy()
-        d = data.n_features
-        weight, bias = np.eye(d), np.zeros(d)
-        if self.erase:
-            weight, bias = _eraser(Z, data)
-        self._set_fitted(
-            d,
-            data.expression.classes,
-            coefs_=[w for w, _ in result.best_state],
-            intercepts_=[b for _, b in result.best_state],
-            eraser_weight_=weight.astype(np.float32),
-            eraser_bias_=bias.astype(np.float32),
-            history_=result.history,
-            best_iter_=result.best_iter,
-            n_iter_=result.n_iter,
-        )
-
-    def _layers(self) -> list[Layer]:
-        """``E (x + r(x))``: the residual branch's dense layers with the eraser folded into the
-        last one (L2 normalisation follows, see ``_normalize_output``)."""
-        layers = residual_layers(self.coefs_, self.intercepts_, "relu")
-        *head, (w_last, b_last, activation) = layers
-        weight, bias = fold(
-            [w_last.astype(np.float64), self.eraser_weight_.astype(np.float64)],
-            [b_last.astype(np.float64), self.eraser_bias_.astype(np.float64)],
-        )
-        return [*head, (weight.astype(np.float32), bias.astype(np.float32), activation)]
+            self._finish(trainer.net, result, data)
 
 
 def _people(codes: np.ndarray) -> list[np.ndarray]:
