@@ -296,6 +296,18 @@ def fit_stores(
             subject=np.concatenate([p[2] for p in parts])[keep],
             source=source[keep],
         )
+    return save_fit(model, sources, tallies, embedder, out)
+
+
+def save_fit(
+    model: Any,
+    sources: Sequence[tuple[Path, str]],
+    tallies: Mapping[tuple[str, str], _Tally],
+    embedder: Any,
+    out: str | os.PathLike[str],
+) -> StoreFit:
+    """Warn about overlapping sources, record the embedder and the stores in ``model``, save
+    it (with its training curves) to ``out`` and summarise what it was fitted on."""
     _warn_overlaps(tallies)
     model.fitted_on_ = {
         "embedder": embedder,

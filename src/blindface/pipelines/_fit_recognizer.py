@@ -3,7 +3,6 @@ which images and labels; the images, found under the data root, give SFace's fea
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,7 +19,7 @@ from blindface._provenance import (
 from blindface.blinding import RecognizerBlinder, get_method
 from blindface.blinding._params import check_params
 from blindface.blinding._weighting import WEIGHTINGS, Weighting, weighted_rows
-from blindface.blinding.formats._persistence import CURVES_NAME, check_model_folder
+from blindface.blinding.formats._persistence import check_model_folder
 from blindface.faces import sface_features
 from blindface.pipelines._fit import (
     FIT_COLUMNS,
@@ -29,12 +28,11 @@ from blindface.pipelines._fit import (
     StorePaths,
     _label,
     _Tally,
-    _warn_overlaps,
-    plot_history,
+    save_fit,
     store_files,
 )
 from blindface.pipelines._rows import read_labelled
-from blindface.store import read_metadata, store_digest
+from blindface.store import read_metadata
 
 #: The store columns the feature maps are found by: the image (path, content hash) and whether
 #: its face was embedded.
@@ -141,19 +139,4 @@ def fit_recognizer_stores(
         columns = [column[keep] for column in columns]
     maps, expression, subject, source = columns
     model.fit(maps, expression=expression, subject=subject, source=source)
-    _warn_overlaps(tallies)
-    model.fitted_on_ = {
-        "embedder": embedder,
-        "stores": [{"name": path.name, "digest": store_digest(path)} for path, _ in sources],
-    }
-    history = getattr(model, "history_", None)
-
-    def curves(folder: Path) -> None:
-        if history:
-            plot_history(history, folder / CURVES_NAME, title=type(model).__name__)
-
-    model.save(out, extra=curves)
-    summaries = tuple(tally.summary(path, role) for (path, role), tally in tallies.items())
-    total = functools.reduce(lambda a, b: a.merge(b), tallies.values())
-    classes = dict(sorted(total.classes.items()))
-    return StoreFit(model, summaries, total.rows, len(total.people), classes)
+    return save_fit(model, sources, tallies, embedder, out)
