@@ -35,5 +35,6 @@ def test_the_block_changes_with_the_results():
     assert generator.block({**results, "pooled": pooled}) != generator.block(results)
     adaptation = json.loads(generator.ADAPTATION.read_text(encoding="utf-8"))
     rows = [dict(r) for r in adaptation["rows"]]
-    rows[0] = {**rows[0], "tar_loss_lfw": 99.0}
+    cells = {key: {**cell, "diff": 12345.0} for key, cell in rows[0]["cells"].items()}
+    rows[0] = {**rows[0], "cells": cells}
     assert generator.adaptation_block({"rows": rows}) != generator.adaptation_block(adaptation)
