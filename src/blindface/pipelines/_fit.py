@@ -249,14 +249,9 @@ def fit_stores(
         settings.setdefault("verbose", int(progress))
     check_params(type(model), settings)
     model.set_params(**settings)
-    sources = [(p, "expression") for p in store_files(embeddings)]
-    if identity_embeddings is not None:
-        sources += [(p, "identity") for p in store_files(identity_embeddings)]
-    if adapt is not None:
-        sources += [(p, "adapt") for p in store_files(adapt)]
-    check_model_folder(out, inputs=[(ROLE_FLAGS[role], path) for path, role in sources])
-    identities = [(str(path), identity_of(read_metadata(path))) for path, _ in sources]
-    embedder = common_identity(identities, allow=allow_embedder_mismatch)
+    sources, embedder = fit_sources(
+        embeddings, identity_embeddings, adapt, out, allow_embedder_mismatch
+    )
     if isinstance(model, StreamingBlinder) and weighting == "rows":
         tallies = _fit_streaming(
             model,
@@ -297,6 +292,25 @@ def fit_stores(
             source=source[keep],
         )
     return save_fit(model, sources, tallies, embedder, out)
+
+
+def fit_sources(
+    embeddings: StorePaths,
+    identity_embeddings: StorePaths | None,
+    adapt: StorePaths | None,
+    out: str | os.PathLike[str],
+    allow_embedder_mismatch: bool,
+) -> tuple[list[tuple[Path, str]], Any]:
+    """The stores of a fit with their roles (expression, identity, adapt), once ``out`` is
+    checked against them, and the one embedder they share (see ``common_identity``)."""
+    sources = [(p, "expression") for p in store_files(embeddings)]
+    if identity_embeddings is not None:
+        sources += [(p, "identity") for p in store_files(identity_embeddings)]
+    if adapt is not None:
+        sources += [(p, "adapt") for p in store_files(adapt)]
+    check_model_folder(out, inputs=[(ROLE_FLAGS[role], path) for path, role in sources])
+    identities = [(str(path), identity_of(read_metadata(path))) for path, _ in sources]
+    return sources, common_identity(identities, allow=allow_embedder_mismatch)
 
 
 def save_fit(

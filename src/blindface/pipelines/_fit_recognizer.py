@@ -12,27 +12,22 @@ import numpy as np
 
 from blindface._provenance import (
     EmbedderMismatchError,
-    common_identity,
     describe_identity,
-    identity_of,
 )
 from blindface.blinding import RecognizerBlinder, get_method
 from blindface.blinding._params import check_params
 from blindface.blinding._weighting import WEIGHTINGS, Weighting, weighted_rows
-from blindface.blinding.formats._persistence import check_model_folder
 from blindface.faces import sface_features
 from blindface.pipelines._fit import (
     FIT_COLUMNS,
-    ROLE_FLAGS,
     StoreFit,
     StorePaths,
     _label,
     _Tally,
+    fit_sources,
     save_fit,
-    store_files,
 )
 from blindface.pipelines._rows import read_labelled
-from blindface.store import read_metadata
 
 #: The store columns the feature maps are found by: the image (path, content hash) and whether
 #: its face was embedded.
@@ -102,14 +97,9 @@ def fit_recognizer_stores(
     settings = {"verbose": int(progress), **(params or {})}
     check_params(type(model), settings)
     model.set_params(**settings)
-    sources = [(p, "expression") for p in store_files(embeddings)]
-    if identity_embeddings is not None:
-        sources += [(p, "identity") for p in store_files(identity_embeddings)]
-    if adapt is not None:
-        sources += [(p, "adapt") for p in store_files(adapt)]
-    check_model_folder(out, inputs=[(ROLE_FLAGS[role], path) for path, role in sources])
-    identities = [(str(path), identity_of(read_metadata(path))) for path, _ in sources]
-    embedder = common_identity(identities, allow=allow_embedder_mismatch)
+    sources, embedder = fit_sources(
+        embeddings, identity_embeddings, adapt, out, allow_embedder_mismatch
+    )
     if embedder is not None and embedder["embedder"] != "sface" and not allow_embedder_mismatch:
         raise EmbedderMismatchError(
             f"the stores hold {describe_identity(embedder)} embeddings, but {method} finds "
